@@ -1,0 +1,47 @@
+"""photobrain's own exceptions.
+
+Every error names the file it is about and, where there is one, the option or
+command that gets the user past it; the CLI prints ``error: <path>: <reason>``
+and the hint.  Libraries' own exceptions (pyexiv2's RuntimeError, OSError)
+are turned into these at the boundary.
+"""
+from __future__ import annotations
+
+import os
+
+
+class PhotobrainError(Exception):
+    """Base class: an error about one file (or the whole run when path is None)."""
+
+    def __init__(self, path: os.PathLike[str] | str | None, reason: str, hint: str | None = None):
+        super().__init__(reason)
+        self.path = None if path is None else os.fspath(path)
+        self.reason = reason
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.reason if self.path is None else f"{self.path}: {self.reason}"
+
+
+class MetadataReadError(PhotobrainError):
+    """The file's metadata (or a sidecar) cannot be read."""
+
+
+class CorruptImageError(MetadataReadError):
+    """The file is not a readable image: truncated, damaged or not an image at all."""
+
+
+class MetadataWriteError(PhotobrainError):
+    """Metadata could not be written; the original is untouched."""
+
+
+class ReadOnlyError(MetadataWriteError):
+    """The file (or its folder) must not or cannot be written."""
+
+
+class VerificationError(MetadataWriteError):
+    """A rewritten file failed its check (image data or keywords); nothing was replaced."""
+
+
+class ConcurrentChangeError(MetadataWriteError):
+    """Another program changed the file while photobrain was writing it; nothing was replaced."""

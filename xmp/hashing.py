@@ -1,0 +1,169 @@
+"""A content hash of the image data only, stable across metadata edits.
+
+Any hash of the whole file changes as soon as a keyword is embedded, so the
+catalog keys images by the bytes that encode their pixels (see
+``XMP_INTEROP.md``): JPEG scan data, PNG IDAT payloads, WebP image chunks,
+TIFF/DNG strips and tiles.  Raw files are never rewritten by photobrain, so
+their whole file is the key.  The hash is BLAKE2b-128, hex encoded.
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+from pathlib import Path
+
+from .errors import CorruptImageError
+from .formats import RAW, sniff, suffix
+
+DIGEST_SIZE = 16
+
+
+def content_hash(path: Path, data: bytes | None = None) -> str:
+    """Hash the image data of ``path`` (or of ``data``, its bytes, if given).
+
+    Raises :class:`CorruptImageError` when the image data cannot be located,
+    for example in a truncated file.
+    """
+    if data is None:
+        data = Path(path).read_bytes()
+    digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
+    kind = sniff(data)
+    try:
+        if suffix(Path(path)) in RAW or kind in ("bmff", "unknown"):
+            digest.update(data)
+        elif kind == "jpeg":
+            digest.update(_jpeg_scan(data))
+        elif kind == "png":
+            for chunk in _png_image_chunks(data):
+                digest.update(chunk)
+        elif kind == "webp":
+            for chunk in _webp_image_chunks(data):
+                digest.update(chunk)
+        else:
+            for chunk in _tiff_image_data(data):
+                digest.update(chunk)
+    except (IndexError, struct.error, ValueError) as exc:
+        raise CorruptImageError(path, f"cannot locate the image data ({exc}); the file looks truncated or damaged") from exc
+    return digest.hexdigest()
+
+
+def _jpeg_scan(data: bytes) -> memoryview:
+    """Bytes from the first SOS marker through the primary image's EOI."""
+    pos = 2
+    n = len(data)
+    start = None
+    while pos < n:
+        if data[pos] != 0xFF:
+            raise ValueError(f"JPEG marker expected at offset {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:  # EOI
+            if start is None:
+                raise ValueError("EOI before any scan")
+            return memoryview(data)[start:pos + 2]
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        if pos + 2 + length > n:
+            raise ValueError("segment runs past the end of the file")
+        if marker == 0xDA:  # SOS: header, then entropy-coded data up to the next real marker
+            if start is None:
+                start = pos
+            pos += 2 + length
+            while True:
+                pos = data.index(b"\xff", pos)
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    pos += 1 if following == 0xFF else 2
+                    continue
+                break
+            continue
+        pos += 2 + length
+    raise ValueError("no end-of-image marker")
+
+
+def _png_image_chunks(data: bytes):
+    pos = 8
+    found = False
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if pos + 12 + length > len(data):
+            raise ValueError(f"PNG chunk {kind!r} runs past the end of the file")
+        if kind in (b"IDAT", b"JDAT", b"JDAA"):
+            found = True
+            yield memoryview(data)[pos + 8:pos + 8 + length]
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    if not found:
+        raise ValueError("no IDAT chunk")
+
+
+_WEBP_IMAGE = {b"VP8 ", b"VP8L", b"ALPH", b"ANIM", b"ANMF"}
+
+
+def _webp_image_chunks(data: bytes):
+    pos = 12
+    end = min(len(data), 8 + struct.unpack("<I", data[4:8])[0])
+    found = False
+    while pos + 8 <= end:
+        kind, length = struct.unpack("<4sI", data[pos:pos + 8])
+        if pos + 8 + length > len(data):
+            raise ValueError(f"WebP chunk {kind!r} runs past the end of the file")
+        if kind in _WEBP_IMAGE:
+            found = True
+            yield memoryview(data)[pos + 8:pos + 8 + length]
+        pos += 8 + length + (length & 1)
+    if not found:
+        raise ValueError("no image chunk")
+
+
+_STRIP_OFFSETS, _STRIP_COUNTS, _TILE_OFFSETS, _TILE_COUNTS, _SUB_IFDS = 273, 279, 324, 325, 330
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+
+
+def _tiff_image_data(data: bytes):
+    order = "<" if data[:2] == b"II" else ">"
+    (first,) = struct.unpack(order + "I", data[4:8])
+    seen: set[int] = set()
+    queue = [first]
+    found = False
+    while queue:
+        offset = queue.pop(0)
+        if offset == 0 or offset in seen:
+            continue
+        seen.add(offset)
+        tags, next_ifd = _read_ifd(data, order, offset)
+        for offsets_tag, counts_tag in ((_STRIP_OFFSETS, _STRIP_COUNTS), (_TILE_OFFSETS, _TILE_COUNTS)):
+            if offsets_tag in tags and counts_tag in tags:
+                for start, count in zip(tags[offsets_tag], tags[counts_tag]):
+                    if start + count > len(data):
+                        raise ValueError("image strip runs past the end of the file")
+                    found = True
+                    yield memoryview(data)[start:start + count]
+        queue.extend(tags.get(_SUB_IFDS, []))
+        queue.append(next_ifd)
+    if not found:
+        raise ValueError("no image strips or tiles")
+
+
+def _read_ifd(data: bytes, order: str, offset: int) -> tuple[dict[int, list[int]], int]:
+    (count,) = struct.unpack(order + "H", data[offset:offset + 2])
+    wanted = {_STRIP_OFFSETS, _STRIP_COUNTS, _TILE_OFFSETS, _TILE_COUNTS, _SUB_IFDS}
+    tags: dict[int, list[int]] = {}
+    for i in range(count):
+        entry = offset + 2 + 12 * i
+        tag, kind, n = struct.unpack(order + "HHI", data[entry:entry + 8])
+        if tag not in wanted or kind not in (3, 4, 13, 16):
+            continue
+        size = _TYPE_SIZES[kind]
+        fmt = {3: "H", 4: "I", 13: "I", 16: "Q"}[kind]
+        where = entry + 8
+        if size * n > 4:
+            (where,) = struct.unpack(order + "I", data[entry + 8:entry + 12])
+        tags[tag] = list(struct.unpack(order + fmt * n, data[where:where + size * n]))
+    (next_ifd,) = struct.unpack(order + "I", data[offset + 2 + 12 * count:offset + 6 + 12 * count])
+    return tags, next_ifd

@@ -1,0 +1,97 @@
+"""Plain data: what a file's metadata says, and what photobrain wants written."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: photobrain's own XMP namespace.  Stable: changing it orphans every tag ever written.
+NAMESPACE_URI = "https://photobrain.dev/ns/xmp/1.0/"
+NAMESPACE_PREFIX = "photobrain"
+
+TagPath = tuple[str, ...]
+"""A hierarchical keyword as its components, e.g. ``("AI", "animal", "dog")``."""
+
+
+@dataclass(frozen=True)
+class AITag:
+    """One tag photobrain wrote, with where it came from."""
+
+    path: TagPath
+    score: float | None = None
+    source: str = ""
+    vocab: str = ""
+    date: str = ""
+    #: File name of the image the tag describes; set in sidecars, which two images may share.
+    image: str = ""
+
+    @property
+    def leaf(self) -> str:
+        return self.path[-1]
+
+
+@dataclass
+class Provenance:
+    """photobrain's record of what it put into one XMP source (``photobrain:*`` keys)."""
+
+    tags: list[AITag] = field(default_factory=list)
+    #: AI tags the user deleted in their photo manager: never added again.
+    rejected: list[TagPath] = field(default_factory=list)
+    #: User flat keywords photobrain copied into the hierarchical fields.
+    carried: list[TagPath] = field(default_factory=list)
+    #: Leaves photobrain added to dc:subject (and IIM keywords): removable again.
+    subjects: list[str] = field(default_factory=list)
+    #: Caption and alt text as photobrain wrote them; a user edit makes them the user's.
+    caption: str | None = None
+    alt_text: str | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.tags or self.rejected or self.carried or self.subjects
+                    or self.caption is not None or self.alt_text is not None)
+
+
+@dataclass
+class XmpSource:
+    """The keyword-related fields of one place metadata lives: embedded XMP/IPTC or a sidecar.
+
+    ``None`` means the field is absent; an empty list means present but empty.
+    """
+
+    label: str  # "embedded", or the sidecar's file name
+    path: Path
+    subject: list[str] | None = None             # dc:subject (Bag of leaves)
+    hierarchical: list[str] | None = None        # lr:hierarchicalSubject ("|")
+    tags_list: list[str] | None = None           # digiKam:TagsList ("/")
+    last_keyword_xmp: list[str] | None = None    # MicrosoftPhoto:LastKeywordXMP ("/")
+    catalog_sets: list[str] | None = None        # mediapro:CatalogSets ("|")
+    iptc_keywords: list[str] | None = None       # IPTC IIM Keywords (embedded only)
+    description: dict[str, str] = field(default_factory=dict)  # dc:description, lang -> text
+    alt_text: dict[str, str] = field(default_factory=dict)     # Iptc4xmpCore:AltTextAccessibility
+    rating: str | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+
+
+@dataclass
+class FileMetadata:
+    """Everything photobrain reads about one image, from all of its sources."""
+
+    path: Path
+    sources: list[XmpSource]
+    content_hash: str | None = None
+
+    def source(self, label: str) -> XmpSource | None:
+        return next((s for s in self.sources if s.label == label), None)
+
+
+@dataclass(frozen=True)
+class TagRequest:
+    """What photobrain wants a file to carry.
+
+    ``tags`` is the complete set of AI tags for this image (paths under the
+    AI root); earlier photobrain tags not in it are removed.  ``caption`` and
+    ``alt_text`` of None leave captions as they are.
+    """
+
+    tags: tuple[AITag, ...] = ()
+    caption: str | None = None
+    alt_text: str | None = None
+    caption_source: str = ""

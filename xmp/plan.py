@@ -1,0 +1,241 @@
+"""What to write: a pure function of (current metadata, AI tags to set, settings).
+
+The rules come from what photo managers read (XMP_INTEROP.md):
+
+* every hierarchical field (``lr:hierarchicalSubject``, ``digiKam:TagsList``
+  and, where a file already has them, ``MicrosoftPhoto:LastKeywordXMP`` and
+  ``mediapro:CatalogSets``) gets the same hierarchy: the union of all of them
+  across all sources, plus the new AI paths, minus AI paths photobrain wrote
+  earlier that are no longer wanted;
+* ``dc:subject`` (and IIM keywords, where present) keep every flat keyword and
+  gain the leaves of the AI paths;
+* a user flat keyword with no hierarchical twin is carried into the
+  hierarchy as a top-level path, or digiKam stops showing it;
+* an AI tag recorded as written but now missing from a field photobrain put it
+  in was deleted by the user: it becomes *rejected* and is never added again;
+* strings already in a field are kept verbatim; only photobrain's own are generated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .model import AITag, FileMetadata, Provenance, TagPath, TagRequest, XmpSource
+from .paths import PIPE, SLASH, join, key, sanitize_component, sanitize_path, split
+
+IIM_KEYWORD_BYTES = 64
+
+#: Hierarchical fields: (attribute of XmpSource, separator).
+HIERARCHICAL_FIELDS = (("hierarchical", PIPE), ("tags_list", SLASH),
+                       ("last_keyword_xmp", SLASH), ("catalog_sets", PIPE))
+
+
+@dataclass
+class KeywordPlan:
+    """The owned fields every target of one image should end up with."""
+
+    image_name: str
+    subject: list[str]
+    hierarchy: dict[str, list[str]]          # separator -> serialised paths
+    iptc_keywords: list[str] | None
+    description: dict[str, str] | None       # None: leave captions as they are
+    alt_text: dict[str, str] | None
+    provenance: Provenance
+    added: list[TagPath] = field(default_factory=list)
+    removed: list[TagPath] = field(default_factory=list)
+    newly_rejected: list[TagPath] = field(default_factory=list)
+
+
+def format_score(score: float | None) -> str:
+    return "" if score is None else f"{score:.4f}"
+
+
+def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_name: str, now: str) -> KeywordPlan:
+    """Work out the keyword fields for ``meta``'s image after setting ``request``.
+
+    ``request.tags`` paths are relative to ``root``; ``now`` (ISO 8601) dates
+    new provenance entries.  Pure: reads nothing, writes nothing.
+    """
+    sources = meta.sources
+    root = sanitize_component(root) or "AI"
+
+    def mine(tag: AITag) -> bool:
+        return tag.image in ("", image_name)
+
+    recorded: dict[TagPath, AITag] = {}
+    others: dict[TagPath, AITag] = {}
+    for source in sources:
+        for tag in source.provenance.tags:
+            (recorded if mine(tag) else others).setdefault(key(tag.path), tag)
+
+    rejected: dict[TagPath, TagPath] = {}
+    for source in sources:
+        for path in source.provenance.rejected:
+            rejected.setdefault(key(path), path)
+    newly_rejected = []
+    for source in sources:
+        for tag in source.provenance.tags:
+            k = key(tag.path)
+            if k not in rejected and _deleted_by_user(source, tag):
+                rejected[k] = tag.path
+                newly_rejected.append(tag.path)
+
+    desired: dict[TagPath, AITag] = {}
+    for wanted in request.tags:
+        path = sanitize_path((root, *wanted.path))
+        k = key(path)
+        if len(path) < 2 or k in rejected or k in desired:
+            continue
+        previous = recorded.get(k)
+        if previous is not None and (previous.source, previous.vocab, format_score(previous.score)) == (
+                wanted.source, wanted.vocab, format_score(wanted.score)):
+            desired[k] = replace(previous, image="")
+        else:
+            score = None if wanted.score is None else round(wanted.score, 4)
+            desired[k] = AITag(path=path, score=score, source=wanted.source, vocab=wanted.vocab, date=now)
+    removed = [recorded[k].path for k in recorded if k not in desired]
+    added = [desired[k].path for k in desired if k not in recorded]
+    claimed = set(desired) | set(others)
+
+    # The hierarchy: union of every hierarchical field of every source.
+    hierarchy: dict[TagPath, TagPath] = {}
+    verbatim: dict[tuple[str, TagPath], str] = {}
+    for source in sources:
+        for attr, sep in HIERARCHICAL_FIELDS:
+            for value in getattr(source, attr) or []:
+                path = split(value, sep)
+                if path:
+                    hierarchy.setdefault(key(path), path)
+                    verbatim.setdefault((sep, key(path)), value)
+    for k in [key(p) for p in removed] + list(rejected):
+        if k not in claimed:
+            hierarchy.pop(k, None)
+    for k, tag in desired.items():
+        hierarchy.setdefault(k, tag.path)
+
+    # Flat keywords: dc:subject, and IIM keywords where the file has them.
+    ours_before = _ordered_union(source.provenance.subjects for source in sources)
+    leaves_kept = {tag.leaf for tag in desired.values()} | {tag.leaf for tag in others.values()}
+    droppable = {leaf for leaf in ours_before if leaf not in leaves_kept}
+    subject = [kw for kw in _ordered_union(s.subject or [] for s in sources) if kw not in droppable]
+    has_iptc = any(s.iptc_keywords is not None for s in sources)
+    iptc = [kw for kw in _ordered_union(s.iptc_keywords or [] for s in sources) if kw not in droppable]
+    subjects_ours = [leaf for leaf in ours_before if leaf in subject]
+    for tag in desired.values():
+        if tag.leaf not in subject:
+            subject.append(tag.leaf)
+            subjects_ours.append(tag.leaf)
+        if has_iptc and tag.leaf not in iptc and len(tag.leaf.encode("utf-8")) <= IIM_KEYWORD_BYTES:
+            iptc.append(tag.leaf)
+
+    # A user's flat keyword without a hierarchical twin is carried into the hierarchy.
+    leaves = {k[-1] for k in hierarchy}
+    carried_before = {k for s in sources for k in (key(p) for p in s.provenance.carried)}
+    carried: list[TagPath] = [p for p in hierarchy.values() if key(p) in carried_before]
+    for keyword in subject + (iptc if has_iptc else []):
+        if keyword in subjects_ours or not keyword.strip():
+            continue
+        k = key((keyword,))
+        if k[-1] not in leaves:
+            hierarchy[k] = (keyword,)
+            leaves.add(k[-1])
+            carried.append((keyword,))
+
+    serialised = {sep: [verbatim.get((sep, k)) or join(path, sep) for k, path in hierarchy.items()]
+                  for sep in (PIPE, SLASH)}
+
+    description, caption_ours = _caption(sources, request.caption, "description", "caption")
+    alt_text, alt_ours = _caption(sources, request.alt_text, "alt_text", "alt_text")
+    provenance = Provenance(
+        tags=list(desired.values()),
+        rejected=list(rejected.values()),
+        carried=carried,
+        subjects=subjects_ours,
+        caption=caption_ours,
+        alt_text=alt_ours,
+    )
+    return KeywordPlan(
+        image_name=image_name, subject=subject, hierarchy=serialised,
+        iptc_keywords=iptc if has_iptc else None, description=description, alt_text=alt_text,
+        provenance=provenance, added=added, removed=removed, newly_rejected=newly_rejected,
+    )
+
+
+def _deleted_by_user(source: XmpSource, tag: AITag) -> bool:
+    """A tag photobrain recorded in ``source`` but the user removed from it since."""
+    k = key(tag.path)
+    present = [f for f in (source.hierarchical, source.tags_list) if f is not None]
+    if not present:
+        return True
+    for values, sep in ((source.hierarchical, PIPE), (source.tags_list, SLASH)):
+        if values is not None and k not in {key(split(v, sep)) for v in values}:
+            return True
+    return tag.leaf in source.provenance.subjects and tag.leaf not in (source.subject or [])
+
+
+def _ordered_union(lists) -> list[str]:
+    out: dict[str, None] = {}
+    for values in lists:
+        for value in values:
+            out.setdefault(value, None)
+    return list(out)
+
+
+def _caption(sources: list[XmpSource], wanted: str | None, attr: str, prov_attr: str
+             ) -> tuple[dict[str, str] | None, str | None]:
+    """The caption field to write and photobrain's record of it.
+
+    A caption the user wrote (or edited after photobrain wrote it) is theirs
+    and is never replaced.
+    """
+    current = next((dict(getattr(s, attr)) for s in sources if getattr(s, attr).get("x-default")), {})
+    ours = next((getattr(s.provenance, prov_attr) for s in sources
+                 if getattr(s.provenance, prov_attr) is not None), None)
+    text = current.get("x-default")
+    if ours is not None and text != ours:
+        ours = None  # edited by the user: theirs now
+    if wanted is not None and wanted.strip() and (not text or ours is not None):
+        current["x-default"] = wanted.strip()
+        return current, wanted.strip()
+    return (current or None), ours
+
+
+def apply_plan(source: XmpSource, plan: KeywordPlan, *, shared: bool = False) -> XmpSource:
+    """``source`` with its owned fields as ``plan`` wants them.
+
+    ``shared`` marks a sidecar two images may share (``IMG_1.xmp`` for
+    ``IMG_1.CR2`` and ``IMG_1.JPG``): its tag entries name their image, and
+    the other image's entries are kept.
+    """
+
+    def field_value(current: list[str] | None, wanted: list[str], create: bool) -> list[str] | None:
+        if current is None and (not create or not wanted):
+            return None
+        return list(wanted)
+
+    foreign = [t for t in source.provenance.tags if t.image not in ("", plan.image_name)]
+    return replace(
+        source,
+        subject=field_value(source.subject, plan.subject, True),
+        hierarchical=field_value(source.hierarchical, plan.hierarchy[PIPE], True),
+        tags_list=field_value(source.tags_list, plan.hierarchy[SLASH], True),
+        last_keyword_xmp=field_value(source.last_keyword_xmp, plan.hierarchy[SLASH], False),
+        catalog_sets=field_value(source.catalog_sets, plan.hierarchy[PIPE], False),
+        iptc_keywords=(None if source.iptc_keywords is None or plan.iptc_keywords is None
+                       else list(plan.iptc_keywords)),
+        description=dict(plan.description) if plan.description is not None else source.description,
+        alt_text=dict(plan.alt_text) if plan.alt_text is not None else source.alt_text,
+        provenance=replace(plan.provenance, tags=foreign + [replace(t, image=plan.image_name if shared else "")
+                                                            for t in plan.provenance.tags]),
+    )
+
+
+def owned_view(source: XmpSource) -> tuple:
+    """The fields photobrain may change, in a form that compares equal when nothing would change."""
+    prov = source.provenance
+    tags = tuple((t.path, format_score(t.score), t.source, t.vocab, t.date, t.image) for t in prov.tags)
+    return (
+        source.subject, source.hierarchical, source.tags_list, source.last_keyword_xmp,
+        source.catalog_sets, source.iptc_keywords, source.description, source.alt_text,
+        tags, tuple(map(tuple, prov.rejected)), tuple(map(tuple, prov.carried)), tuple(prov.subjects),
+        prov.caption, prov.alt_text,
+    )

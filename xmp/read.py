@@ -1,0 +1,163 @@
+"""Reading every keyword source of an image: embedded XMP and IPTC, and both sidecar names."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import CorruptImageError, MetadataReadError
+from .exiv2 import Exiv2Image
+from .formats import RAW, HEIF, suffix
+from .hashing import content_hash
+from .model import AITag, FileMetadata, Provenance, XmpSource
+from .paths import SLASH, split
+
+EMBEDDED = "embedded"
+
+
+def sidecar_paths(image: Path) -> dict[str, Path]:
+    """The two sidecar names photo managers use: ``name.ext.xmp`` and ``name.xmp``."""
+    return {"ext": image.with_name(image.name + ".xmp"), "base": image.with_suffix(".xmp")}
+
+
+def existing_sidecar(candidate: Path) -> Path | None:
+    """``candidate`` or its upper-case ``.XMP`` twin, whichever exists."""
+    for path in (candidate, candidate.with_suffix(".XMP")):
+        if path.is_file():
+            return path
+    return None
+
+
+def read_metadata(path: Path, *, with_hash: bool = False) -> FileMetadata:
+    """Read the keyword fields of ``path`` from every source it has.
+
+    Sources come in the order embedded, ``name.ext.xmp``, ``name.xmp``.
+    Raises :class:`MetadataReadError` (or :class:`CorruptImageError`) with the
+    file's path when the image or one of its sidecars cannot be read.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+    sources: list[XmpSource] = []
+    try:
+        sources.append(read_source(path, data, EMBEDDED))
+    except CorruptImageError:
+        # Raw and HEIF files that exiv2 cannot parse still get sidecars; other formats are broken.
+        if suffix(path) not in RAW | HEIF:
+            raise
+    seen: set[Path] = set()
+    for candidate in sidecar_paths(path).values():
+        sidecar = existing_sidecar(candidate)
+        if sidecar is None or sidecar in seen:
+            continue
+        seen.add(sidecar)
+        sources.append(read_sidecar(sidecar))
+    digest = content_hash(path, data) if with_hash else None
+    return FileMetadata(path=path, sources=sources, content_hash=digest)
+
+
+def read_sidecar(sidecar: Path) -> XmpSource:
+    try:
+        data = sidecar.read_bytes()
+    except OSError as exc:
+        raise MetadataReadError(sidecar, f"cannot read the sidecar ({exc.strerror or exc})") from exc
+    if not data.strip():
+        return XmpSource(label=sidecar.name, path=sidecar)
+    try:
+        return read_source(sidecar, data, sidecar.name)
+    except CorruptImageError as exc:
+        raise MetadataReadError(sidecar, f"the XMP sidecar is not valid XMP ({exc.reason})",
+                                "repair or remove the sidecar; photobrain never overwrites one it cannot parse") from exc
+
+
+def read_source(path: Path, data: bytes, label: str) -> XmpSource:
+    image = Exiv2Image(path, data)
+    try:
+        xmp = image.read_xmp()
+        iptc = image.read_iptc() if label == EMBEDDED else {}
+    finally:
+        image.close()
+    return source_from_dicts(path, label, xmp, iptc)
+
+
+def source_from_dicts(path: Path, label: str, xmp: dict[str, Any], iptc: dict[str, Any]) -> XmpSource:
+    keywords = iptc.get("Iptc.Application2.Keywords")
+    return XmpSource(
+        label=label,
+        path=path,
+        subject=_array(xmp, "Xmp.dc.subject"),
+        hierarchical=_array(xmp, "Xmp.lr.hierarchicalSubject"),
+        tags_list=_array(xmp, "Xmp.digiKam.TagsList"),
+        last_keyword_xmp=_array(xmp, "Xmp.MicrosoftPhoto.LastKeywordXMP"),
+        catalog_sets=_array(xmp, "Xmp.mediapro.CatalogSets"),
+        iptc_keywords=None if keywords is None else ([keywords] if isinstance(keywords, str) else list(keywords)),
+        description=_lang_alt(xmp.get("Xmp.dc.description")),
+        alt_text=_lang_alt(xmp.get("Xmp.iptc.AltTextAccessibility")),
+        rating=xmp.get("Xmp.xmp.Rating"),
+        provenance=_provenance(xmp),
+    )
+
+
+def _array(xmp: dict[str, Any], key: str) -> list[str] | None:
+    if key not in xmp:
+        return None
+    value = xmp[key]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    if isinstance(value, dict):
+        return [str(v) for v in value.values()]
+    if isinstance(value, str) and value.startswith('type="'):
+        items = []
+        while f"{key}[{len(items) + 1}]" in xmp:
+            items.append(str(xmp[f"{key}[{len(items) + 1}]"]))
+        return items
+    return [str(value)] if value else []
+
+
+_LANG = re.compile(r'^lang="([^"]*)"$')
+
+
+def _lang_alt(value: Any) -> dict[str, str]:
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        out = {}
+        for lang, text in value.items():
+            match = _LANG.match(lang)
+            out[match.group(1) if match else lang] = str(text)
+        return out
+    return {"x-default": str(value)}
+
+
+_NS = "Xmp.photobrain."
+_STRUCT = re.compile(r"^Xmp\.photobrain\.Tags\[(\d+)\]/photobrain:(\w+)$")
+
+
+def _provenance(xmp: dict[str, Any]) -> Provenance:
+    fields: dict[int, dict[str, str]] = {}
+    for key, value in xmp.items():
+        match = _STRUCT.match(key)
+        if match:
+            fields.setdefault(int(match.group(1)), {})[match.group(2)] = str(value)
+    tags = []
+    for _, item in sorted(fields.items()):
+        if not item.get("Path"):
+            continue
+        try:
+            score = float(item["Score"]) if item.get("Score") else None
+        except ValueError:
+            score = None
+        tags.append(AITag(path=split(item["Path"], SLASH), score=score, source=item.get("Source", ""),
+                          vocab=item.get("Vocab", ""), date=item.get("Date", ""), image=item.get("Image", "")))
+    caption = xmp.get(_NS + "Caption")
+    alt_text = xmp.get(_NS + "AltText")
+    return Provenance(
+        tags=tags,
+        rejected=[split(p, SLASH) for p in _array(xmp, _NS + "Rejected") or []],
+        carried=[(k,) for k in _array(xmp, _NS + "Carried") or []],
+        subjects=_array(xmp, _NS + "Subjects") or [],
+        caption=None if caption is None else str(caption),
+        alt_text=None if alt_text is None else str(alt_text),
+    )

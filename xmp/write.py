@@ -1,0 +1,341 @@
+"""Writing a plan into an image (atomically, verified) or into its sidecars."""
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import stat
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from .errors import (ConcurrentChangeError, CorruptImageError, MetadataReadError, MetadataWriteError,
+                     ReadOnlyError, VerificationError)
+from .exiv2 import Exiv2Image
+from .formats import can_embed, sniff
+from .hashing import content_hash
+from .model import NAMESPACE_URI, FileMetadata, TagRequest, XmpSource
+from .packet import Bag, LangAlt, PacketError, Property, Seq, StructBag, Text, Value, update_packet
+from .paths import SLASH, join
+from .plan import KeywordPlan, apply_plan, format_score, owned_view, plan_keywords
+from .read import EMBEDDED, existing_sidecar, read_metadata, read_sidecar, read_source, sidecar_paths
+
+WriteMode = Literal["embed", "sidecar", "auto"]
+SidecarName = Literal["ext", "base", "both"]
+
+DC = "http://purl.org/dc/elements/1.1/"
+LR = "http://ns.adobe.com/lightroom/1.0/"
+DIGIKAM = "http://www.digikam.org/ns/1.0/"
+MSPHOTO = "http://ns.microsoft.com/photo/1.0/"
+MEDIAPRO = "http://ns.iview-multimedia.com/mediapro/1.0/"
+IPTC_CORE = "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"
+TEMP_MARKER = ".photobrain-tmp"
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """Where and how tags are written.
+
+    ``mode``: ``embed`` into the image, ``sidecar`` only, or ``auto`` (embed
+    where the format allows and the file is writable, else a sidecar).
+    ``sidecar_name``: ``ext`` (``name.ext.xmp``: digiKam, darktable), ``base``
+    (``name.xmp``: Lightroom, Capture One) or ``both`` (kept identical).
+    """
+
+    mode: WriteMode = "auto"
+    sidecar_name: SidecarName = "ext"
+    root: str = "AI"
+    keep_mtime: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class WriteResult:
+    path: Path
+    mode: Literal["embed", "sidecar"]
+    changed: bool
+    targets: list[Path] = field(default_factory=list)
+    note: str | None = None
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOptions(),
+               *, clock: Callable[[], str] = utc_now) -> WriteResult:
+    """Set ``request``'s AI tags (and captions) on ``path``, writing only on a difference.
+
+    Raises a :class:`~xmp.errors.PhotobrainError` subclass naming the file on
+    failure; the original is then exactly as it was.
+    """
+    path = Path(path)
+    meta = read_metadata(path)
+    mode, note = _choose_mode(path, meta, options)
+    plan = plan_keywords(meta, request, root=options.root, image_name=path.name, now=clock())
+    targets = _targets(path, meta, mode, options)
+    result = WriteResult(path=path, mode=mode, changed=False, note=note,
+                         added=[join(p, SLASH) for p in plan.added],
+                         removed=[join(p, SLASH) for p in plan.removed],
+                         rejected=[join(p, SLASH) for p in plan.newly_rejected])
+    for current in targets:
+        wanted = apply_plan(current, plan, shared=current.path.name.lower() == path.stem.lower() + ".xmp")
+        if owned_view(wanted) == owned_view(current):
+            continue
+        result.changed = True
+        result.targets.append(current.path)
+        if options.dry_run:
+            continue
+        if current.label == EMBEDDED:
+            _write_embedded(path, current, wanted, keep_mtime=options.keep_mtime)
+        else:
+            _write_sidecar(current, wanted)
+    return result
+
+
+def is_read_only(path: Path) -> bool:
+    """True when the file may not be changed: no write permission, or no write bit at all.
+
+    The second test matters for root, who may write anything: a user who
+    removed every write bit meant "leave this file alone".
+    """
+    try:
+        st = path.stat()
+    except OSError:
+        return True
+    return not os.access(path, os.W_OK) or not (st.st_mode & 0o222) or not os.access(path.parent, os.W_OK)
+
+
+def _choose_mode(path: Path, meta: FileMetadata, options: WriteOptions) -> tuple[Literal["embed", "sidecar"], str | None]:
+    if options.mode == "sidecar":
+        return "sidecar", None
+    embeddable = can_embed(path) and meta.source(EMBEDDED) is not None
+    if options.mode == "embed":
+        if not embeddable:
+            raise MetadataWriteError(path, "this format is not written into by photobrain",
+                                     "use --write sidecar (or --write auto) for raw and HEIF files")
+        if is_read_only(path):
+            raise ReadOnlyError(path, "the file is read-only",
+                                "make it writable (chmod u+w) or use --write sidecar / --write auto")
+        return "embed", None
+    if not embeddable:
+        return "sidecar", None
+    if is_read_only(path):
+        return "sidecar", "the file is read-only: wrote a sidecar instead"
+    return "embed", None
+
+
+def _targets(path: Path, meta: FileMetadata, mode: str, options: WriteOptions) -> list[XmpSource]:
+    if mode == "embed":
+        embedded = meta.source(EMBEDDED)
+        assert embedded is not None
+        return [embedded]
+    names = ["ext", "base"] if options.sidecar_name == "both" else [options.sidecar_name]
+    targets = []
+    for name in names:
+        candidate = sidecar_paths(path)[name]
+        existing = existing_sidecar(candidate)
+        source = next((s for s in meta.sources if existing is not None and s.path == existing), None)
+        targets.append(source or XmpSource(label=candidate.name, path=candidate))
+    return targets
+
+
+def packet_updates(old: XmpSource, new: XmpSource) -> dict[Property, Value | None]:
+    """The XMP properties that differ between two states of the owned fields."""
+    updates: dict[Property, Value | None] = {}
+
+    def put(prop: Property, before, after, make) -> None:
+        if before != after:
+            updates[prop] = None if after is None or after == [] and before is None else make(after)
+
+    put((DC, "subject"), old.subject, new.subject, lambda v: Bag(tuple(v)))
+    put((LR, "hierarchicalSubject"), old.hierarchical, new.hierarchical, lambda v: Bag(tuple(v)))
+    put((DIGIKAM, "TagsList"), old.tags_list, new.tags_list, lambda v: Seq(tuple(v)))
+    put((MSPHOTO, "LastKeywordXMP"), old.last_keyword_xmp, new.last_keyword_xmp, lambda v: Bag(tuple(v)))
+    put((MEDIAPRO, "CatalogSets"), old.catalog_sets, new.catalog_sets, lambda v: Bag(tuple(v)))
+    put((DC, "description"), old.description or None, new.description or None, _lang_alt)
+    put((IPTC_CORE, "AltTextAccessibility"), old.alt_text or None, new.alt_text or None, _lang_alt)
+    before, after = old.provenance, new.provenance
+    put((NAMESPACE_URI, "Tags"), _tag_structs(before) or None, _tag_structs(after) or None, StructBag)
+    put((NAMESPACE_URI, "Rejected"), [join(p, SLASH) for p in before.rejected] or None,
+        [join(p, SLASH) for p in after.rejected] or None, lambda v: Bag(tuple(v)))
+    put((NAMESPACE_URI, "Carried"), [p[0] for p in before.carried] or None,
+        [p[0] for p in after.carried] or None, lambda v: Bag(tuple(v)))
+    put((NAMESPACE_URI, "Subjects"), before.subjects or None, after.subjects or None, lambda v: Bag(tuple(v)))
+    put((NAMESPACE_URI, "Caption"), before.caption, after.caption, Text)
+    put((NAMESPACE_URI, "AltText"), before.alt_text, after.alt_text, Text)
+    return updates
+
+
+def _lang_alt(items: dict[str, str]) -> LangAlt:
+    ordered = sorted(items.items(), key=lambda kv: (kv[0] != "x-default", kv[0]))
+    return LangAlt(tuple(ordered))
+
+
+def _tag_structs(prov) -> list:
+    structs = []
+    for tag in prov.tags:
+        fields = [("Path", join(tag.path, SLASH)), ("Score", format_score(tag.score)), ("Source", tag.source),
+                  ("Vocab", tag.vocab), ("Date", tag.date), ("Image", tag.image)]
+        structs.append(tuple((name, value) for name, value in fields if value))
+    return structs if structs else []
+
+
+def _write_sidecar(current: XmpSource, wanted: XmpSource) -> None:
+    sidecar = current.path
+    try:
+        old_text = sidecar.read_text(encoding="utf-8") if sidecar.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MetadataWriteError(sidecar, f"cannot read the sidecar to update it ({exc})") from exc
+    if old_text is not None and is_read_only(sidecar):
+        raise ReadOnlyError(sidecar, "the sidecar is read-only", "make it writable (chmod u+w)")
+    try:
+        text = update_packet(old_text, packet_updates(current, wanted))
+    except PacketError as exc:
+        raise MetadataWriteError(sidecar, f"the sidecar is not XMP photobrain can edit safely ({exc})",
+                                 "repair or move the sidecar away; it was left untouched") from exc
+    data = text.encode("utf-8")
+
+    def verify(temp: Path) -> None:
+        check = read_sidecar(temp)
+        if owned_view(check) != owned_view(wanted):
+            raise VerificationError(sidecar, "the rewritten sidecar does not read back as written; left untouched")
+
+    _atomic_replace(sidecar, data, verify, keep_mtime=False)
+
+
+def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_mtime: bool) -> None:
+    try:
+        before_stat = path.stat()
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+    image_hash = content_hash(path, data)
+    image = Exiv2Image(path, data)
+    try:
+        packet = image.read_raw_xmp()
+        try:
+            new_packet = update_packet(packet or None, packet_updates(current, wanted))
+        except PacketError as exc:
+            raise MetadataWriteError(path, f"its embedded XMP is not XMP photobrain can edit safely ({exc})",
+                                     "use --write sidecar; the file was left untouched") from exc
+        image.modify_raw_xmp(new_packet)
+        if wanted.iptc_keywords is not None and wanted.iptc_keywords != current.iptc_keywords:
+            image.modify_iptc({"Iptc.Application2.Keywords": list(wanted.iptc_keywords)})
+        out = image.get_bytes()
+    finally:
+        image.close()
+    if sniff(out) == "jpeg":
+        out = refresh_iptc_digest(out)
+
+    def verify(temp: Path) -> None:
+        written = temp.read_bytes()
+        try:
+            same_image = content_hash(path, written) == image_hash
+        except CorruptImageError:
+            same_image = False
+        if not same_image:
+            raise VerificationError(path, "exiv2 changed the image data while writing metadata; the original was left untouched")
+        check = read_source(temp, written, EMBEDDED)
+        if owned_view(check) != owned_view(wanted):
+            raise VerificationError(path, "the rewritten file does not read back the keywords written; the original was left untouched")
+
+    _atomic_replace(path, out, verify, keep_mtime=keep_mtime, expect=before_stat)
+
+
+def _atomic_replace(target: Path, data: bytes, verify: Callable[[Path], None], *, keep_mtime: bool,
+                    expect: os.stat_result | None = None) -> None:
+    """Write ``data`` beside ``target``, check it, then rename it over ``target``.
+
+    A crash at any point leaves either the old file or the new one (plus, at
+    worst, a hidden ``.*.photobrain-tmp`` file that is never an original).
+    """
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_MARKER}")
+    try:
+        try:
+            with open(temp, "xb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            old = target.stat() if target.exists() else None
+            if old is not None:
+                os.chmod(temp, stat.S_IMODE(old.st_mode))
+                try:
+                    os.chown(temp, old.st_uid, old.st_gid)
+                except PermissionError:
+                    pass
+                if keep_mtime:
+                    os.utime(temp, ns=(old.st_atime_ns, old.st_mtime_ns))
+        except OSError as exc:
+            raise MetadataWriteError(target, f"cannot write beside the file ({exc.strerror or exc})",
+                                     "check the folder is writable and the disk has space") from exc
+        verify(temp)
+        if expect is not None:
+            now = target.stat()
+            if (now.st_size, now.st_mtime_ns) != (expect.st_size, expect.st_mtime_ns):
+                raise ConcurrentChangeError(target, "another program changed the file while photobrain was writing it",
+                                            "run the command again")
+        try:
+            os.replace(temp, target)
+        except OSError as exc:
+            raise MetadataWriteError(target, f"cannot replace the file ({exc.strerror or exc})") from exc
+        _fsync_dir(target.parent)
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def refresh_iptc_digest(jpeg: bytes) -> bytes:
+    """Bring a JPEG's Photoshop IPTCDigest up to date with its IIM block.
+
+    exiv2 rewrites IIM keywords but leaves the digest stale; readers then take
+    the IIM data as edited by an XMP-unaware tool and prefer it over XMP.  The
+    digest is the MD5 of the IIM resource, patched in place (same length).
+    """
+    pos = 2
+    while pos + 4 <= len(jpeg) and jpeg[pos] == 0xFF:
+        marker = jpeg[pos + 1]
+        if marker in (0xDA, 0xD9):
+            break
+        (length,) = struct.unpack(">H", jpeg[pos + 2:pos + 4])
+        body_start, body_end = pos + 4, pos + 2 + length
+        if marker == 0xED and jpeg[body_start:body_start + 14] == b"Photoshop 3.0\x00":
+            resources = _irb_resources(jpeg, body_start + 14, body_end)
+            if 0x0404 in resources and 0x0425 in resources:
+                (iim_start, iim_len), (digest_start, digest_len) = resources[0x0404], resources[0x0425]
+                if digest_len == 16:
+                    digest = hashlib.md5(jpeg[iim_start:iim_start + iim_len]).digest()
+                    return jpeg[:digest_start] + digest + jpeg[digest_start + 16:]
+        pos = body_end
+    return jpeg
+
+
+def _irb_resources(data: bytes, pos: int, end: int) -> dict[int, tuple[int, int]]:
+    found = {}
+    while pos + 12 <= end and data[pos:pos + 4] == b"8BIM":
+        (rid,) = struct.unpack(">H", data[pos + 4:pos + 6])
+        name_len = data[pos + 6]
+        pos += 6 + ((name_len + 2) & ~1)  # Pascal string, padded to even length
+        (size,) = struct.unpack(">I", data[pos:pos + 4])
+        found[rid] = (pos + 4, size)
+        pos += 4 + size + (size & 1)
+    return found
