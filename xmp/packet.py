@@ -187,12 +187,13 @@ def _prefix_for(before: str, head: str, text: str, uri: str) -> tuple[str, str]:
     in_scope = {m.group(3): m.group(1) for m in _XMLNS.finditer(before + head)}
     if uri in in_scope:
         return in_scope[uri], head
-    taken = set(in_scope.values()) | {m.group(1) for m in _XMLNS.finditer(text + head)}
+    # Reuse the prefix the packet already gives this namespace elsewhere (exiftool writes one
+    # rdf:Description per namespace): XMP toolkits disagree about one URI under two prefixes.
+    bound = {m.group(1): m.group(3) for m in _XMLNS.finditer(text + head)}
+    candidates = [m.group(1) for m in _XMLNS.finditer(text) if m.group(3) == uri]
     base = PREFERRED_PREFIX.get(uri, "ns")
-    prefix, n = base, 1
-    while prefix in taken:
-        n += 1
-        prefix = f"{base}{n}"
+    candidates += [base] + [f"{base}{n}" for n in range(2, 100)]
+    prefix = next(p for p in candidates if bound.get(p, uri) == uri)
     declaration = f'\n    xmlns:{prefix}="{uri}"'
     close = len(head) - 1
     if head.endswith("/>"):

@@ -58,14 +58,11 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
     sources = meta.sources
     root = sanitize_component(root) or "AI"
 
-    def mine(tag: AITag) -> bool:
-        return tag.image in ("", image_name)
-
     recorded: dict[TagPath, AITag] = {}
     others: dict[TagPath, AITag] = {}
     for source in sources:
         for tag in source.provenance.tags:
-            (recorded if mine(tag) else others).setdefault(key(tag.path), tag)
+            (recorded if is_mine(tag, source, image_name) else others).setdefault(key(tag.path), tag)
 
     rejected: dict[TagPath, TagPath] = {}
     for source in sources:
@@ -160,6 +157,18 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
     )
 
 
+def is_mine(tag: AITag, source: XmpSource, image_name: str) -> bool:
+    """Whether a recorded tag describes ``image_name``.
+
+    Only a ``name.xmp`` sidecar can hold two images' tags (``IMG_1.CR2`` and
+    ``IMG_1.JPG``); everywhere else every entry is the image's own, even
+    after a rename made its ``Image`` field stale.
+    """
+    stem = image_name.rsplit(".", 1)[0]
+    shared = source.path.name.lower() == f"{stem}.xmp".lower()
+    return not shared or tag.image in ("", image_name)
+
+
 def _deleted_by_user(source: XmpSource, tag: AITag) -> bool:
     """A tag photobrain recorded in ``source`` but the user removed from it since."""
     k = key(tag.path)
@@ -199,12 +208,11 @@ def _caption(sources: list[XmpSource], wanted: str | None, attr: str, prov_attr:
     return (current or None), ours
 
 
-def apply_plan(source: XmpSource, plan: KeywordPlan, *, shared: bool = False) -> XmpSource:
+def apply_plan(source: XmpSource, plan: KeywordPlan) -> XmpSource:
     """``source`` with its owned fields as ``plan`` wants them.
 
-    ``shared`` marks a sidecar two images may share (``IMG_1.xmp`` for
-    ``IMG_1.CR2`` and ``IMG_1.JPG``): its tag entries name their image, and
-    the other image's entries are kept.
+    In sidecars each tag entry names its image (``IMG_1.xmp`` may be shared
+    by ``IMG_1.CR2`` and ``IMG_1.JPG``) and the other image's entries are kept.
     """
 
     def field_value(current: list[str] | None, wanted: list[str], create: bool) -> list[str] | None:
@@ -212,7 +220,8 @@ def apply_plan(source: XmpSource, plan: KeywordPlan, *, shared: bool = False) ->
             return None
         return list(wanted)
 
-    foreign = [t for t in source.provenance.tags if t.image not in ("", plan.image_name)]
+    foreign = [t for t in source.provenance.tags if not is_mine(t, source, plan.image_name)]
+    sidecar = source.label != "embedded"
     return replace(
         source,
         subject=field_value(source.subject, plan.subject, True),
@@ -224,7 +233,7 @@ def apply_plan(source: XmpSource, plan: KeywordPlan, *, shared: bool = False) ->
                        else list(plan.iptc_keywords)),
         description=dict(plan.description) if plan.description is not None else source.description,
         alt_text=dict(plan.alt_text) if plan.alt_text is not None else source.alt_text,
-        provenance=replace(plan.provenance, tags=foreign + [replace(t, image=plan.image_name if shared else "")
+        provenance=replace(plan.provenance, tags=foreign + [replace(t, image=plan.image_name if sidecar else "")
                                                             for t in plan.provenance.tags]),
     )
 

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field
 
 from .model import AITag, FileMetadata
 from .paths import SLASH, join, key, split
-from .plan import HIERARCHICAL_FIELDS
+from .plan import HIERARCHICAL_FIELDS, is_mine
 
 
 @dataclass
@@ -33,7 +33,7 @@ def summarize(meta: FileMetadata) -> KeywordSummary:
     for source in meta.sources:
         prov = source.provenance
         for tag in prov.tags:
-            if tag.image in ("", meta.path.name):
+            if is_mine(tag, source, meta.path.name):
                 ai.setdefault(key(tag.path), tag)
         ours_flat.update(prov.subjects)
         carried.update(key(p) for p in prov.carried)

@@ -85,7 +85,7 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
                          removed=[join(p, SLASH) for p in plan.removed],
                          rejected=[join(p, SLASH) for p in plan.newly_rejected])
     for current in targets:
-        wanted = apply_plan(current, plan, shared=current.path.name.lower() == path.stem.lower() + ".xmp")
+        wanted = apply_plan(current, plan)
         if owned_view(wanted) == owned_view(current):
             continue
         result.changed = True

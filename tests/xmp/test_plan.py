@@ -142,7 +142,7 @@ def test_a_shared_sidecar_keeps_the_other_images_tags():
                                                          NOW, image="IMG_1.CR2")], subjects=["cat"]))
     plan = plan_keywords(meta(shared), TagRequest(tags=(tag("animal", "dog"),)), root="AI",
                          image_name="IMG_1.JPG", now=NOW)
-    out = apply_plan(shared, plan, shared=True)
+    out = apply_plan(shared, plan)
     assert out.tags_list == ["AI/animal/cat", "AI/animal/dog"]
     assert [(t.path[-1], t.image) for t in out.provenance.tags] == [("cat", "IMG_1.CR2"), ("dog", "IMG_1.JPG")]
     assert plan.removed == []

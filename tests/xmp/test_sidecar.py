@@ -1,0 +1,135 @@
+"""Sidecar writes: originals untouched, darktable's work kept, shared names respected."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import FIXED_NOW, SAMPLES, exiftool, exiv2_types
+
+from xmp import AITag, MetadataReadError, TagRequest, WriteOptions, read_metadata, summarize, write_tags
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+
+
+def request(*leaves: str) -> TagRequest:
+    return TagRequest(tags=tuple(AITag(("thing", leaf), 0.25, "clip:test", "v1") for leaf in leaves))
+
+
+def write(path: Path, req: TagRequest, **options):
+    return write_tags(path, req, WriteOptions(**{"mode": "sidecar", **options}), clock=lambda: FIXED_NOW)
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    target = tmp_path / "boats.jpg"
+    shutil.copy2(SAMPLES / "landscapes/boats at evening glow.jpg", target)
+    return target
+
+
+def test_sidecar_mode_never_touches_the_original(photo: Path):
+    data, mtime = photo.read_bytes(), photo.stat().st_mtime_ns
+    result = write(photo, request("boat"))
+    assert result.targets == [photo.with_name("boats.jpg.xmp")]
+    assert photo.read_bytes() == data and photo.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("naming,names", [("ext", ["boats.jpg.xmp"]), ("base", ["boats.xmp"]),
+                                          ("both", ["boats.jpg.xmp", "boats.xmp"])])
+def test_sidecar_names(photo: Path, naming: str, names: list[str]):
+    write(photo, request("boat"), sidecar_name=naming)
+    assert sorted(p.name for p in photo.parent.glob("*.xmp")) == names
+    for name in names:
+        tags = exiftool(photo.parent / name)
+        # the user's embedded keywords are carried, since a sidecar replaces embedded XMP in digiKam
+        assert tags["XMP-digiKam:TagsList"] == ["Places/England/Lake District", "Things/boats",
+                                                "AI/thing/boat", "Anna"]
+        types = exiv2_types(photo.parent / name)
+        assert types["Xmp.lr.hierarchicalSubject"] == "XmpBag" and types["Xmp.digiKam.TagsList"] == "XmpSeq"
+
+
+def test_both_sidecars_are_kept_identical(photo: Path):
+    write(photo, request("boat"), sidecar_name="both")
+    write(photo, request("boat", "lake"), sidecar_name="both")
+    ext, base = (exiftool(photo.parent / n, "-XMP:all") for n in ("boats.jpg.xmp", "boats.xmp"))
+    ext.pop("SourceFile"), base.pop("SourceFile")
+    assert ext == base and "AI|thing|lake" in ext["XMP-lr:HierarchicalSubject"]
+
+
+def test_new_sidecar_matches_golden(tmp_path: Path):
+    from golden.regenerate import new_sidecar
+
+    assert new_sidecar(tmp_path) == (GOLDEN / "new-sidecar.xmp").read_text(encoding="utf-8")
+
+
+def test_darktable_history_keeps_every_byte(tmp_path: Path):
+    from golden.regenerate import darktable_sidecar
+
+    before = (GOLDEN / "darktable-input.xmp").read_text(encoding="utf-8")
+    after = darktable_sidecar(tmp_path)
+    assert after == (GOLDEN / "darktable-output.xmp").read_text(encoding="utf-8")
+
+    def history(text: str) -> str:
+        return re.search(r"<darktable:history>.*?</darktable:history>", text, re.S).group(0)
+
+    assert history(after) == history(before)
+    # every darktable attribute is still there, unchanged
+    attributes = re.compile(r'darktable:\w+="[^"]*"')
+    assert attributes.findall(after) == attributes.findall(before)
+    # and darktable's own reader (exiv2) sees the same history
+    dt_before = {k: v for k, v in exiftool(GOLDEN / "darktable-input.xmp").items() if "darktable" in k}
+    dt_after = {k: v for k, v in exiftool(tmp_path / "IMG_0002.CR2.xmp").items() if "darktable" in k}
+    assert dt_before == dt_after
+    assert exiftool(tmp_path / "IMG_0002.CR2.xmp")["XMP-lr:HierarchicalSubject"] == [
+        "darktable|format|cr2", "AI|animal|dog", "AI|scene|lake", "holiday"]
+
+
+def test_images_sharing_a_base_sidecar_keep_each_others_tags(tmp_path: Path):
+    raw, jpeg = tmp_path / "IMG_1.CR2", tmp_path / "IMG_1.JPG"
+    raw.write_bytes(b"raw data")
+    shutil.copy2(SAMPLES / "animals/ladybird.jpg", jpeg)
+    write(raw, request("raw-subject"), sidecar_name="base")
+    write(jpeg, request("jpeg-subject"), sidecar_name="base")
+    write(raw, request("new-raw-subject"), sidecar_name="base")  # re-tagging the raw...
+    tags = exiftool(tmp_path / "IMG_1.xmp")["XMP-digiKam:TagsList"]
+    assert "AI/thing/jpeg-subject" in tags  # ...leaves the JPEG's tag alone
+    assert "AI/thing/new-raw-subject" in tags and "AI/thing/raw-subject" not in tags
+    jpeg_view = summarize(read_metadata(jpeg))
+    assert [t["path"] for t in jpeg_view.ai_tags] == ["AI/thing/jpeg-subject"]
+
+
+def test_a_tag_the_user_deleted_is_not_added_again(photo: Path):
+    write(photo, request("boat", "lake"))
+    sidecar = photo.with_name("boats.jpg.xmp")
+    # the user removes "lake" in their photo manager (here: with exiftool, in every field)
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-dc:Subject-=lake",
+                    "-XMP-lr:HierarchicalSubject-=AI|thing|lake", "-XMP-digiKam:TagsList-=AI/thing/lake",
+                    str(sidecar)], check=True)
+    result = write(photo, request("boat", "lake"))
+    assert result.rejected == ["AI/thing/lake"]
+    tags = exiftool(sidecar)
+    assert "AI/thing/lake" not in tags["XMP-digiKam:TagsList"] and "lake" not in tags["XMP-dc:Subject"]
+    assert summarize(read_metadata(photo)).rejected == ["AI/thing/lake"]
+    assert not write(photo, request("boat", "lake")).changed
+
+
+def test_a_broken_sidecar_is_reported_and_left_alone(photo: Path):
+    sidecar = photo.with_name("boats.jpg.xmp")
+    sidecar.write_text("<x:xmpmeta><rdf:RDF>unterminated")
+    with pytest.raises(MetadataReadError) as err:
+        write(photo, request("boat"))
+    assert err.value.path == str(sidecar)
+    assert sidecar.read_text() == "<x:xmpmeta><rdf:RDF>unterminated"
+
+
+def test_sidecar_written_by_exiftool_is_edited_in_place(photo: Path):
+    sidecar = photo.with_name("boats.jpg.xmp")
+    subprocess.run(["exiftool", "-q", "-XMP-dc:Subject=from exiftool", "-XMP-xmp:Rating=2",
+                    "-XMP-photoshop:City=Keswick", "-XMP-lr:HierarchicalSubject=Places|Keswick", str(sidecar)],
+                   check=True)
+    write(photo, request("boat"))
+    tags = exiftool(sidecar)
+    assert tags["XMP-xmp:Rating"] == 2 and tags["XMP-photoshop:City"] == "Keswick"
+    assert "from exiftool" in tags["XMP-dc:Subject"] and "boat" in tags["XMP-dc:Subject"]
