@@ -7,8 +7,15 @@ The public API::
     plan_keywords(...)                          the pure merge behind write_tags
     content_hash(path)                          a hash of the image data only
 """
-from .errors import (ConcurrentChangeError, CorruptImageError, MetadataReadError, MetadataWriteError,
-                     PhotobrainError, ReadOnlyError, VerificationError)
+from .errors import (
+                     ConcurrentChangeError,
+                     CorruptImageError,
+                     MetadataReadError,
+                     MetadataWriteError,
+                     PhotobrainError,
+                     ReadOnlyError,
+                     VerificationError,
+)
 from .formats import EMBEDDABLE, HEIF, IMAGE_SUFFIXES, RAW, can_embed, is_image
 from .hashing import content_hash
 from .model import NAMESPACE_PREFIX, NAMESPACE_URI, AITag, FileMetadata, Provenance, TagRequest, XmpSource

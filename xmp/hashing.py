@@ -139,7 +139,7 @@ def _tiff_image_data(data: bytes):
         tags, next_ifd = _read_ifd(data, order, offset)
         for offsets_tag, counts_tag in ((_STRIP_OFFSETS, _STRIP_COUNTS), (_TILE_OFFSETS, _TILE_COUNTS)):
             if offsets_tag in tags and counts_tag in tags:
-                for start, count in zip(tags[offsets_tag], tags[counts_tag]):
+                for start, count in zip(tags[offsets_tag], tags[counts_tag], strict=True):
                     if start + count > len(data):
                         raise ValueError("image strip runs past the end of the file")
                     found = True

@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import CorruptImageError, MetadataReadError
 from .exiv2 import Exiv2Image
-from .formats import RAW, HEIF, suffix
+from .formats import HEIF, RAW, suffix
 from .hashing import content_hash
 from .model import AITag, FileMetadata, Provenance, XmpSource
 from .paths import SLASH, split
@@ -109,7 +109,7 @@ def _array(xmp: dict[str, Any], key: str) -> list[str] | None:
     if isinstance(value, dict):
         return [str(v) for v in value.values()]
     if isinstance(value, str) and value.startswith('type="'):
-        items = []
+        items: list[str] = []
         while f"{key}[{len(items) + 1}]" in xmp:
             items.append(str(xmp[f"{key}[{len(items) + 1}]"]))
         return items

@@ -12,15 +12,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from .errors import (ConcurrentChangeError, CorruptImageError, MetadataReadError, MetadataWriteError,
-                     ReadOnlyError, VerificationError)
+from .errors import (
+    ConcurrentChangeError,
+    CorruptImageError,
+    MetadataReadError,
+    MetadataWriteError,
+    ReadOnlyError,
+    VerificationError,
+)
 from .exiv2 import Exiv2Image
 from .formats import can_embed, sniff
 from .hashing import content_hash
 from .model import NAMESPACE_URI, FileMetadata, TagRequest, XmpSource
 from .packet import Bag, LangAlt, PacketError, Property, Seq, StructBag, Text, Value, update_packet
 from .paths import SLASH, join
-from .plan import KeywordPlan, apply_plan, format_score, owned_view, plan_keywords
+from .plan import apply_plan, format_score, owned_view, plan_keywords
 from .read import EMBEDDED, existing_sidecar, read_metadata, read_sidecar, read_source, sidecar_paths
 
 WriteMode = Literal["embed", "sidecar", "auto"]
@@ -244,7 +250,8 @@ def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_m
             raise VerificationError(path, "exiv2 changed the image data while writing metadata; the original was left untouched")
         check = read_source(temp, written, EMBEDDED)
         if owned_view(check) != owned_view(wanted):
-            raise VerificationError(path, "the rewritten file does not read back the keywords written; the original was left untouched")
+            raise VerificationError(path, "the rewritten file does not read back the keywords written; "
+                                          "the original was left untouched")
 
     _atomic_replace(path, out, verify, keep_mtime=keep_mtime, expect=before_stat)
 

@@ -10,8 +10,18 @@ import pytest
 from conftest import FIXED_NOW, SAMPLES, exiftool, exiv2_types, raw_xmp, sample_files
 from PIL import Image
 
-from xmp import (AITag, CorruptImageError, MetadataWriteError, ReadOnlyError, TagRequest, WriteOptions,
-                 content_hash, read_metadata, summarize, write_tags)
+from xmp import (
+    AITag,
+    CorruptImageError,
+    MetadataWriteError,
+    ReadOnlyError,
+    TagRequest,
+    WriteOptions,
+    content_hash,
+    read_metadata,
+    summarize,
+    write_tags,
+)
 
 TAGS = TagRequest(tags=(AITag(("animal", "dog"), 0.3125, "clip:ViT-B-32", "v1"),
                         AITag(("scene", "lake"), 0.2511, "clip:ViT-B-32", "v1")),

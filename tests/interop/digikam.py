@@ -1,0 +1,107 @@
+"""Driving a real digiKam 7.9 headless (Xvfb) and reading back what it imported.
+
+Recipe from shared/XMP_INTEROP.md: own HOME and XDG folders, a digikamrc that
+skips the first-run wizard, a first start that creates the SQLite database,
+a collection added straight into ``AlbumRoots``, and a second start that
+scans it and records ``Settings.Scanned`` when done.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+
+class DigiKam:
+    def __init__(self, workdir: Path, *, read_sidecars: bool, compatible_names: bool = False):
+        self.workdir = workdir
+        self.db_dir = workdir / "db"
+        for sub in ("home", "config", "data", "cache", "db"):
+            (workdir / sub).mkdir(parents=True, exist_ok=True)
+        (workdir / "config" / "digikamrc").write_text(
+            "[General Settings]\nVersion=7.9.0\nShow Splash=false\nScan At Start=true\n\n"
+            "[Album Settings]\nAlbum Sort Order=0\n\n"
+            f"[Database Settings]\nDatabase Type=QSQLITE\nDatabase Name={self.db_dir}/\n"
+            f"Database Name Thumbnails={self.db_dir}/\nDatabase Name Face={self.db_dir}/\n"
+            f"Database Name Similarity={self.db_dir}/\n\n"
+            "[Metadata Settings]\n"
+            f"Use XMP Sidecar For Reading={'true' if read_sidecars else 'false'}\n"
+            f"Use Compatible File Name={'true' if compatible_names else 'false'}\n")
+        (workdir / "config" / "digikam_systemrc").write_text("[System]\ndisableFaceEngine=true\ndisableOpenCL=true\n")
+        self.env = {**os.environ, "HOME": str(workdir / "home"), "XDG_CONFIG_HOME": str(workdir / "config"),
+                    "XDG_DATA_HOME": str(workdir / "data"), "XDG_CACHE_HOME": str(workdir / "cache"),
+                    "XDG_RUNTIME_DIR": str(workdir / "home"), "QTWEBENGINE_DISABLE_SANDBOX": "1"}
+        self.env.pop("DISPLAY", None)
+
+    @property
+    def db(self) -> Path:
+        return self.db_dir / "digikam4.db"
+
+    def import_collection(self, collection: Path, *, expected_images: int, timeout: float = 180) -> dict[str, set[str]]:
+        """Let digiKam scan ``collection``; return image file name -> tag paths ("AI/animal/dog")."""
+        if not self.db.exists():
+            self._run_until(lambda: self._query("SELECT count(*) FROM AlbumRoots") is not None, timeout)
+        with sqlite3.connect(self.db) as con:
+            con.execute("INSERT INTO AlbumRoots (label, status, type, identifier, specificPath) VALUES (?, 0, 3, ?, '/')",
+                        ("photos", f"networkshareid:?mountpath={collection}"))
+            con.execute("DELETE FROM Settings WHERE keyword = 'Scanned'")
+
+        def scanned() -> bool:
+            done = self._query("SELECT value FROM Settings WHERE keyword = 'Scanned'")
+            count = self._query("SELECT count(*) FROM Images")
+            return bool(done) and count is not None and count[0] >= expected_images
+
+        self._run_until(scanned, timeout)
+        return self.image_tags()
+
+    def image_tags(self) -> dict[str, set[str]]:
+        with sqlite3.connect(self.db) as con:
+            tags = {tid: (pid, name) for tid, pid, name in con.execute("SELECT id, pid, name FROM Tags")}
+            internal = {tid for (tid,) in con.execute("SELECT tagid FROM TagProperties WHERE property = 'internalTag'")}
+            rows = con.execute("SELECT i.name, it.tagid FROM Images i JOIN ImageTags it ON it.imageid = i.id").fetchall()
+        result: dict[str, set[str]] = {}
+        for image, tagid in rows:
+            parts, node, skip = [], tagid, False
+            while node in tags:
+                if node in internal or tags[node][1] == "_Digikam_Internal_Tags_":
+                    skip = True
+                pid, name = tags[node]
+                parts.append(name)
+                node = pid
+            if not skip:
+                result.setdefault(image, set()).add("/".join(reversed(parts)))
+        return result
+
+    def _query(self, sql: str):
+        if not self.db.exists():
+            return None
+        try:
+            with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=1) as con:
+                return con.execute(sql).fetchone()
+        except sqlite3.Error:
+            return None
+
+    def _run_until(self, condition, timeout: float) -> None:
+        log = open(self.workdir / "digikam.log", "ab")
+        process = subprocess.Popen(["xvfb-run", "-a", "digikam", "--database-directory", f"{self.db_dir}/"],
+                                   env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+        try:
+            deadline = time.monotonic() + timeout
+            while not condition():
+                if process.poll() is not None:
+                    raise RuntimeError(f"digiKam exited early ({process.returncode}); see {self.workdir / 'digikam.log'}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"digiKam did not finish in {timeout:.0f} s; see {self.workdir / 'digikam.log'}")
+                time.sleep(0.5)
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            log.close()
