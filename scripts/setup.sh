@@ -12,7 +12,10 @@ with_tests=0
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"
 
-packages=(libimage-exiftool-perl exiv2 python3-venv)
+python=${PYTHON:-python3}
+packages=(libimage-exiftool-perl exiv2)
+# Debian's own python3 needs python3-venv for `python3 -m venv`; other Pythons bring it along
+"$python" -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 [ "$with_tests" = 1 ] && packages+=(digikam xvfb xauth sqlite3)
 missing=()
 for p in "${packages[@]}"; do
@@ -24,7 +27,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
