@@ -8,10 +8,10 @@ committed files were made; run it only to regenerate them:
     apt-get download lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 \
         mate-backgrounds plasma-workspace-wallpapers   # into SRC/debs
     pip download --no-deps scikit-image==0.26.0        # into SRC/wheels
-    python scripts/make_samples.py SRC samples/
+    python scripts/make_samples.py SRC samples/ [TARGET...]   # all, or just these
 
 Each photo is downscaled (long side 800 px) and re-encoded; some get a
-format or property that photobrain must handle (PNG, TIFF, WebP, EXIF
+format or property that photobrain must handle (PNG, TIFF, WebP, HEIC, EXIF
 orientation 6, CMYK, progressive, 16-bit, palette), and a few get test
 camera EXIF and user keywords written by exiftool, as another tool would.
 """
@@ -64,6 +64,7 @@ SAMPLES = [
     ("plants/red flower.jpg", MATE + "FreshFlower.jpg", "jpeg"),
     ("plants/rain drops.jpg", MATE + "RainDrops.jpg", "jpeg"),
     ("plants/fallen leaf.jpg", PLASMA + "FallenLeaf/contents/images/2560x1600.jpg", "jpeg"),
+    ("plants/yellow flower.heic", MATE + "YellowFlower.jpg", "heic"),
     ("documents/scanned page.png", SKIMAGE + "page.png", "png"),
     ("documents/coins.png", SKIMAGE + "coins.png", "palette"),
 ]
@@ -124,6 +125,11 @@ def build(target: Path, image: Image.Image, treatment: str) -> None:
     elif treatment == "png16":
         gray16 = rgb.convert("L").point(lambda v: v * 257, mode="I").convert("I;16")
         gray16.save(target)
+    elif treatment == "heic":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        rgb.save(target, quality=70)
     elif treatment == "palette":
         rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=64).save(target, optimize=True)
     elif treatment == "keyworded":
@@ -144,11 +150,13 @@ def build(target: Path, image: Image.Image, treatment: str) -> None:
             exiftool(target, *CAMERA_EXIF)
 
 
-def main(src_root: str, out: str) -> None:
+def main(src_root: str, out: str, *only: str) -> None:
     for target, spec, treatment in SAMPLES:
+        if only and target not in only:
+            continue
         build(Path(out) / target, open_source(Path(src_root), spec), treatment)
         print(target)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:])

@@ -37,7 +37,7 @@ def test_samples_are_varied_real_photos_with_licences():
         assert f"| {path.relative_to(SAMPLES).as_posix()} |" in licences, f"{path} has no licence entry"
     assert sum(p.stat().st_size for p in files) < 6_000_000
     suffixes = {p.suffix.lower() for p in files}
-    assert {".jpg", ".png", ".tif", ".webp"} <= suffixes
+    assert {".jpg", ".png", ".tif", ".webp", ".heic"} <= suffixes
 
 
 def test_samples_include_the_hard_cases():
@@ -48,6 +48,9 @@ def test_samples_include_the_hard_cases():
     assert any(v.get("File:ColorComponents") == 4 for v in info.values()), "a CMYK JPEG"
     assert any("Progressive" in str(v.get("File:EncodingProcess")) for v in info.values()), "a progressive JPEG"
     assert any(v.get("XMP-xmp:Rating") and v.get("XMP-dc:Subject") for v in info.values()), "a keyworded, rated file"
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
     modes = set()
     for path in sample_files():
         with Image.open(path) as im:

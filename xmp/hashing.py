@@ -4,7 +4,8 @@ Any hash of the whole file changes as soon as a keyword is embedded, so the
 catalog keys images by the bytes that encode their pixels (see
 ``XMP_INTEROP.md``): JPEG scan data, PNG IDAT payloads, WebP image chunks,
 TIFF/DNG strips and tiles.  Raw files are never rewritten by photobrain, so
-their whole file is the key.  The hash is BLAKE2b-128, hex encoded.
+their whole file is the key.  HEIF/AVIF: the extents of the coded image
+items (``iloc``), not Exif or XMP items.  The hash is BLAKE2b-128, hex encoded.
 """
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ def content_hash(path: Path, data: bytes | None = None) -> str:
     digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
     kind = sniff(data)
     try:
-        if suffix(Path(path)) in RAW or kind in ("bmff", "unknown"):
+        if suffix(Path(path)) in RAW or kind == "unknown":
             digest.update(data)
+        elif kind == "bmff":
+            for chunk in _bmff_image_items(data):
+                digest.update(chunk)
         elif kind == "jpeg":
             digest.update(_jpeg_scan(data))
         elif kind == "png":
@@ -167,3 +171,74 @@ def _read_ifd(data: bytes, order: str, offset: int) -> tuple[dict[int, list[int]
         tags[tag] = list(struct.unpack(order + fmt * n, data[where:where + size * n]))
     (next_ifd,) = struct.unpack(order + "I", data[offset + 2 + 12 * count:offset + 6 + 12 * count])
     return tags, next_ifd
+
+
+_METADATA_ITEMS = {b"Exif", b"mime", b"uri "}
+
+
+def _boxes(data: bytes, start: int, end: int):
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack(">Q", data[pos + 8:pos + 16])
+            header = 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            raise ValueError(f"box {kind!r} runs past its container")
+        yield kind, pos + header, pos + size
+        pos += size
+
+
+def _uint(data: bytes, pos: int, size: int) -> tuple[int, int]:
+    return (int.from_bytes(data[pos:pos + size], "big") if size else 0), pos + size
+
+
+def _bmff_image_items(data: bytes):
+    """HEIF/AVIF: the bytes of every coded image item, located through ``iloc``."""
+    meta = next(((s, e) for kind, s, e in _boxes(data, 0, len(data)) if kind == b"meta"), None)
+    if meta is None:
+        raise ValueError("no meta box")
+    children = {kind: (s, e) for kind, s, e in _boxes(data, meta[0] + 4, meta[1])}
+    if b"iinf" not in children or b"iloc" not in children:
+        raise ValueError("no item information or location box")
+    item_types = {}
+    start, end = children[b"iinf"]
+    version = data[start]
+    first = start + 4 + (2 if version == 0 else 4)
+    for kind, s, _ in _boxes(data, first, end):
+        if kind == b"infe" and data[s] >= 2:
+            item_id, pos = _uint(data, s + 4, 2 if data[s] == 2 else 4)
+            item_types[item_id] = data[pos + 2:pos + 6]
+    idat = children.get(b"idat", (0, 0))
+    start, _ = children[b"iloc"]
+    version = data[start]
+    pos = start + 4
+    offset_size, length_size = data[pos] >> 4, data[pos] & 15
+    base_size, index_size = data[pos + 1] >> 4, (data[pos + 1] & 15 if version in (1, 2) else 0)
+    count, pos = _uint(data, pos + 2, 2 if version < 2 else 4)
+    found = False
+    for _ in range(count):
+        item_id, pos = _uint(data, pos, 2 if version < 2 else 4)
+        method = 0
+        if version in (1, 2):
+            method, pos = _uint(data, pos, 2)
+            method &= 15
+        pos += 2  # data_reference_index
+        base, pos = _uint(data, pos, base_size)
+        extents, pos = _uint(data, pos, 2)
+        for _ in range(extents):
+            pos += index_size
+            offset, pos = _uint(data, pos, offset_size)
+            length, pos = _uint(data, pos, length_size)
+            if item_types.get(item_id) in _METADATA_ITEMS:
+                continue
+            origin = base + offset + (idat[0] if method == 1 else 0)
+            if method == 2 or origin + length > len(data):
+                raise ValueError(f"item {item_id} cannot be located")
+            found = True
+            yield memoryview(data)[origin:origin + length]
+    if not found:
+        raise ValueError("no image item")

@@ -17,6 +17,7 @@ from xmp import (
     ReadOnlyError,
     TagRequest,
     WriteOptions,
+    can_embed,
     content_hash,
     read_metadata,
     summarize,
@@ -39,6 +40,9 @@ def write(path: Path, request: TagRequest = TAGS, options: WriteOptions = EMBED)
 
 
 def pixels(path: Path) -> bytes:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
     with Image.open(path) as im:
         return im.mode.encode() + im.tobytes()
 
@@ -58,7 +62,21 @@ def other_metadata(path: Path) -> dict:
             and k not in ("SourceFile", "Composite:ImageSize", "Composite:Megapixels")}
 
 
-@pytest.mark.parametrize("sample", sample_files(), ids=lambda p: p.relative_to(SAMPLES).as_posix())
+EMBEDDABLE_SAMPLES = [p for p in sample_files() if can_embed(p)]
+
+
+def test_samples_not_embedded_into_get_a_sidecar_in_auto_mode(tmp_path: Path):
+    others = [p for p in sample_files() if not can_embed(p)]
+    assert others, "samples/ should hold a format photobrain does not write into (HEIC)"
+    for sample in others:
+        target = tmp_path / sample.name
+        shutil.copy2(sample, target)
+        result = write(target, options=WriteOptions(mode="auto"))
+        assert result.mode == "sidecar" and target.read_bytes() == sample.read_bytes()
+        assert "AI/animal/dog" in exiftool(target.with_name(target.name + ".xmp"))["XMP-digiKam:TagsList"]
+
+
+@pytest.mark.parametrize("sample", EMBEDDABLE_SAMPLES, ids=lambda p: p.relative_to(SAMPLES).as_posix())
 def test_every_sample_keeps_its_image_and_other_metadata(tmp_path: Path, sample: Path):
     target = tmp_path / sample.name
     shutil.copy2(sample, target)
