@@ -12,10 +12,12 @@ from PIL import Image
 
 from xmp import (
     AITag,
+    ConcurrentChangeError,
     CorruptImageError,
     MetadataWriteError,
     ReadOnlyError,
     TagRequest,
+    VerificationError,
     WriteOptions,
     can_embed,
     content_hash,
@@ -234,3 +236,54 @@ def test_raw_files_are_never_embedded_into(tmp_path: Path):
     result = write(raw, options=WriteOptions(mode="auto"))
     assert result.mode == "sidecar" and (tmp_path / "IMG_1.CR2.xmp").exists()
     assert raw.read_bytes() == b"II*\x00" + bytes(200)
+
+
+def test_a_write_that_would_change_the_image_data_is_refused(tmp_path: Path, monkeypatch):
+    import xmp.write
+
+    target = tmp_path / "boats.jpg"
+    shutil.copy2(SAMPLES / KEYWORDED, target)
+    original = target.read_bytes()
+    real_get_bytes = xmp.write.Exiv2Image.get_bytes
+
+    def corrupting_get_bytes(self):
+        data = bytearray(real_get_bytes(self))
+        data[-100] ^= 0x55  # one flipped bit pattern inside the scan data
+        return bytes(data)
+
+    monkeypatch.setattr(xmp.write.Exiv2Image, "get_bytes", corrupting_get_bytes)
+    with pytest.raises(VerificationError) as err:
+        write(target)
+    assert "image data" in err.value.reason
+    assert target.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["boats.jpg"]
+
+
+def test_a_write_whose_keywords_do_not_read_back_is_refused(tmp_path: Path, monkeypatch):
+    import xmp.write
+
+    target = tmp_path / "boats.jpg"
+    shutil.copy2(SAMPLES / KEYWORDED, target)
+    original = target.read_bytes()
+    monkeypatch.setattr(xmp.write.Exiv2Image, "modify_raw_xmp", lambda self, packet: None)
+    with pytest.raises(VerificationError):
+        write(target)
+    assert target.read_bytes() == original
+
+
+def test_a_file_changed_by_another_program_during_the_write_is_not_replaced(tmp_path: Path, monkeypatch):
+    import xmp.write
+
+    target = tmp_path / "boats.jpg"
+    shutil.copy2(SAMPLES / KEYWORDED, target)
+    real_read_source = xmp.write.read_source
+
+    def meanwhile(path, data, label):
+        with open(target, "ab") as fh:  # another app saves the original while we verify
+            fh.write(b"\0")
+        return real_read_source(path, data, label)
+
+    monkeypatch.setattr(xmp.write, "read_source", meanwhile)
+    with pytest.raises(ConcurrentChangeError):
+        write(target)
+    assert target.read_bytes().endswith(b"\0")  # their version, not ours
