@@ -27,6 +27,7 @@ class KeywordSummary:
 def summarize(meta: FileMetadata) -> KeywordSummary:
     """Split everything ``meta`` holds into the user's keywords and photobrain's tags."""
     ai: dict[tuple, AITag] = {}
+    sibling: set[tuple] = set()  # AI tags of another image sharing a name.xmp sidecar
     ours_flat: set[str] = set()
     carried: set[tuple] = set()
     rejected: dict[tuple, str] = {}
@@ -35,6 +36,8 @@ def summarize(meta: FileMetadata) -> KeywordSummary:
         for tag in prov.tags:
             if is_mine(tag, source, meta.path.name):
                 ai.setdefault(key(tag.path), tag)
+            else:
+                sibling.add(key(tag.path))
         ours_flat.update(prov.subjects)
         carried.update(key(p) for p in prov.carried)
         for path in prov.rejected:
@@ -46,7 +49,7 @@ def summarize(meta: FileMetadata) -> KeywordSummary:
         for attr, sep in HIERARCHICAL_FIELDS:
             for value in getattr(source, attr) or []:
                 path = split(value, sep)
-                if path and key(path) not in ai and key(path) not in carried:
+                if path and key(path) not in ai and key(path) not in carried and key(path) not in sibling:
                     hierarchy.setdefault(key(path), join(path, SLASH))
         for value in (source.subject or []) + (source.iptc_keywords or []):
             if value not in ours_flat:

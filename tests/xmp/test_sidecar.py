@@ -98,6 +98,7 @@ def test_images_sharing_a_base_sidecar_keep_each_others_tags(tmp_path: Path):
     assert "AI/thing/new-raw-subject" in tags and "AI/thing/raw-subject" not in tags
     jpeg_view = summarize(read_metadata(jpeg))
     assert [t["path"] for t in jpeg_view.ai_tags] == ["AI/thing/jpeg-subject"]
+    assert jpeg_view.user_hierarchy == []  # the raw's AI tag is not passed off as the user's
 
 
 def test_a_tag_the_user_deleted_is_not_added_again(photo: Path):
