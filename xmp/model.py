@@ -77,6 +77,8 @@ class FileMetadata:
     path: Path
     sources: list[XmpSource]
     content_hash: str | None = None
+    #: (size, mtime_ns) of the image when it was read: a write checks nothing changed since.
+    signature: tuple[int, int] | None = None
 
     def source(self, label: str) -> XmpSource | None:
         return next((s for s in self.sources if s.label == label), None)

@@ -37,6 +37,7 @@ def read_metadata(path: Path, *, with_hash: bool = False) -> FileMetadata:
     """
     path = Path(path)
     try:
+        st = path.stat()
         data = path.read_bytes()
     except OSError as exc:
         raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
@@ -55,7 +56,7 @@ def read_metadata(path: Path, *, with_hash: bool = False) -> FileMetadata:
         seen.add(sidecar)
         sources.append(read_sidecar(sidecar))
     digest = content_hash(path, data) if with_hash else None
-    return FileMetadata(path=path, sources=sources, content_hash=digest)
+    return FileMetadata(path=path, sources=sources, content_hash=digest, signature=(st.st_size, st.st_mtime_ns))
 
 
 def read_sidecar(sidecar: Path) -> XmpSource:

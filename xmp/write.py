@@ -99,7 +99,7 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
         if options.dry_run:
             continue
         if current.label == EMBEDDED:
-            _write_embedded(path, current, wanted, keep_mtime=options.keep_mtime)
+            _write_embedded(path, current, wanted, keep_mtime=options.keep_mtime, signature=meta.signature)
         else:
             _write_sidecar(current, wanted)
     return result
@@ -216,12 +216,16 @@ def _write_sidecar(current: XmpSource, wanted: XmpSource) -> None:
     _atomic_replace(sidecar, data, verify, keep_mtime=False)
 
 
-def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_mtime: bool) -> None:
+def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_mtime: bool,
+                    signature: tuple[int, int] | None) -> None:
     try:
         before_stat = path.stat()
         data = path.read_bytes()
     except OSError as exc:
         raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+    if signature is not None and signature != (before_stat.st_size, before_stat.st_mtime_ns):
+        raise ConcurrentChangeError(path, "another program changed the file while photobrain was reading it",
+                                    "run the command again")
     image_hash = content_hash(path, data)
     image = Exiv2Image(path, data)
     try:

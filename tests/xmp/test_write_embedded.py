@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -287,3 +288,21 @@ def test_a_file_changed_by_another_program_during_the_write_is_not_replaced(tmp_
     with pytest.raises(ConcurrentChangeError):
         write(target)
     assert target.read_bytes().endswith(b"\0")  # their version, not ours
+
+
+def test_a_file_changed_between_reading_and_writing_is_not_overwritten(tmp_path: Path, monkeypatch):
+    import xmp.write
+
+    target = tmp_path / "boats.jpg"
+    shutil.copy2(SAMPLES / KEYWORDED, target)
+    real_plan = xmp.write.plan_keywords
+
+    def plan_while_user_edits(*args, **kwargs):
+        subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-dc:Subject+=added meanwhile", str(target)],
+                       check=True)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(xmp.write, "plan_keywords", plan_while_user_edits)
+    with pytest.raises(ConcurrentChangeError):
+        write(target)
+    assert "added meanwhile" in exiftool(target)["XMP-dc:Subject"]
