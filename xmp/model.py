@@ -68,6 +68,8 @@ class XmpSource:
     alt_text: dict[str, str] = field(default_factory=dict)     # Iptc4xmpCore:AltTextAccessibility
     rating: str | None = None
     provenance: Provenance = field(default_factory=Provenance)
+    #: (size, mtime_ns) of a sidecar when read; a write checks it did not change since.
+    signature: tuple[int, int] | None = None
 
 
 @dataclass

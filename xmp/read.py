@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +62,15 @@ def read_metadata(path: Path, *, with_hash: bool = False) -> FileMetadata:
 
 def read_sidecar(sidecar: Path) -> XmpSource:
     try:
+        st = sidecar.stat()
         data = sidecar.read_bytes()
     except OSError as exc:
         raise MetadataReadError(sidecar, f"cannot read the sidecar ({exc.strerror or exc})") from exc
+    signature = (st.st_size, st.st_mtime_ns)
     if not data.strip():
-        return XmpSource(label=sidecar.name, path=sidecar)
+        return XmpSource(label=sidecar.name, path=sidecar, signature=signature)
     try:
-        return read_source(sidecar, data, sidecar.name)
+        return replace(read_source(sidecar, data, sidecar.name), signature=signature)
     except CorruptImageError as exc:
         raise MetadataReadError(sidecar, f"the XMP sidecar is not valid XMP ({exc.reason})",
                                 "repair or remove the sidecar; photobrain never overwrites one it cannot parse") from exc

@@ -196,9 +196,14 @@ def _tag_structs(prov) -> list:
 def _write_sidecar(current: XmpSource, wanted: XmpSource) -> None:
     sidecar = current.path
     try:
-        old_text = sidecar.read_text(encoding="utf-8") if sidecar.exists() else None
+        before = sidecar.stat() if sidecar.exists() else None
+        old_text = sidecar.read_text(encoding="utf-8") if before is not None else None
     except (OSError, UnicodeDecodeError) as exc:
         raise MetadataWriteError(sidecar, f"cannot read the sidecar to update it ({exc})") from exc
+    now = None if before is None else (before.st_size, before.st_mtime_ns)
+    if now != current.signature:
+        raise ConcurrentChangeError(sidecar, "another program changed the sidecar while photobrain was reading it",
+                                    "run the command again")
     if old_text is not None and is_read_only(sidecar):
         raise ReadOnlyError(sidecar, "the sidecar is read-only", "make it writable (chmod u+w)")
     try:
@@ -213,7 +218,7 @@ def _write_sidecar(current: XmpSource, wanted: XmpSource) -> None:
         if owned_view(check) != owned_view(wanted):
             raise VerificationError(sidecar, "the rewritten sidecar does not read back as written; left untouched")
 
-    _atomic_replace(sidecar, data, verify, keep_mtime=False)
+    _atomic_replace(sidecar, data, verify, keep_mtime=False, expect=before, create=before is None)
 
 
 def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_mtime: bool,
@@ -261,8 +266,11 @@ def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_m
 
 
 def _atomic_replace(target: Path, data: bytes, verify: Callable[[Path], None], *, keep_mtime: bool,
-                    expect: os.stat_result | None = None) -> None:
+                    expect: os.stat_result | None = None, create: bool = False) -> None:
     """Write ``data`` beside ``target``, check it, then rename it over ``target``.
+
+    ``expect`` is the target's stat when it was read: if it changed since,
+    nothing is replaced. With ``create`` the target must not exist yet.
 
     A crash at any point leaves either the old file or the new one (plus, at
     worst, a hidden ``.*.photobrain-tmp`` file that is never an original).
@@ -288,18 +296,40 @@ def _atomic_replace(target: Path, data: bytes, verify: Callable[[Path], None], *
                                      "check the folder is writable and the disk has space") from exc
         verify(temp)
         if expect is not None:
-            now = target.stat()
+            now = target.stat() if target.exists() else None
+            if now is None:
+                raise ConcurrentChangeError(target, "another program removed the file while photobrain was writing it",
+                                            "run the command again")
             if (now.st_size, now.st_mtime_ns) != (expect.st_size, expect.st_mtime_ns):
                 raise ConcurrentChangeError(target, "another program changed the file while photobrain was writing it",
                                             "run the command again")
         try:
-            os.replace(temp, target)
+            if create:
+                _create_from(temp, target)
+            else:
+                os.replace(temp, target)
+        except FileExistsError as exc:
+            raise ConcurrentChangeError(target, "another program created the file while photobrain was writing it",
+                                        "run the command again") from exc
         except OSError as exc:
             raise MetadataWriteError(target, f"cannot replace the file ({exc.strerror or exc})") from exc
         _fsync_dir(target.parent)
     finally:
         if temp.exists():
             temp.unlink()
+
+
+def _create_from(temp: Path, target: Path) -> None:
+    """Move ``temp`` to a ``target`` that must not exist, without clobbering one that appeared."""
+    try:
+        os.link(temp, target)  # atomic, and fails if another program created the target meanwhile
+    except FileExistsError:
+        raise
+    except OSError:
+        # no hard links here (FAT, exFAT, some network shares): check, then rename
+        if target.exists():
+            raise FileExistsError(target) from None
+        os.replace(temp, target)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXED_NOW, SAMPLES, exiftool, exiv2_types
 
-from xmp import AITag, MetadataReadError, TagRequest, WriteOptions, read_metadata, summarize, write_tags
+from xmp import AITag, ConcurrentChangeError, MetadataReadError, TagRequest, WriteOptions, read_metadata, summarize, write_tags
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
@@ -134,3 +134,37 @@ def test_sidecar_written_by_exiftool_is_edited_in_place(photo: Path):
     tags = exiftool(sidecar)
     assert tags["XMP-xmp:Rating"] == 2 and tags["XMP-photoshop:City"] == "Keswick"
     assert "from exiftool" in tags["XMP-dc:Subject"] and "boat" in tags["XMP-dc:Subject"]
+
+
+def test_a_sidecar_changed_by_another_program_meanwhile_is_not_overwritten(photo: Path, monkeypatch):
+    import xmp.write
+
+    write(photo, request("boat"))
+    sidecar = photo.with_name("boats.jpg.xmp")
+    real_plan = xmp.write.plan_keywords
+
+    def plan_while_darktable_saves(*args, **kwargs):
+        subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-xmp:Rating=1", str(sidecar)], check=True)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(xmp.write, "plan_keywords", plan_while_darktable_saves)
+    with pytest.raises(ConcurrentChangeError):
+        write(photo, request("lake"))
+    assert exiftool(sidecar)["XMP-xmp:Rating"] == 1
+    assert "AI/thing/boat" in exiftool(sidecar)["XMP-digiKam:TagsList"]
+
+
+def test_a_sidecar_created_by_another_program_meanwhile_is_not_overwritten(photo: Path, monkeypatch):
+    import xmp.write
+
+    sidecar = photo.with_name("boats.jpg.xmp")
+    real_plan = xmp.write.plan_keywords
+
+    def plan_while_darktable_imports(*args, **kwargs):
+        shutil.copy(GOLDEN / "darktable-input.xmp", sidecar)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(xmp.write, "plan_keywords", plan_while_darktable_imports)
+    with pytest.raises(ConcurrentChangeError):
+        write(photo, request("boat"))
+    assert sidecar.read_bytes() == (GOLDEN / "darktable-input.xmp").read_bytes()
