@@ -32,6 +32,123 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     ctx.obj = Context(verbose)
 
 
+WRITE_MODES = ["embed", "sidecar", "auto", "none"]
+
+
+@cli.command("tag")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--model", help="open_clip architecture name, or a model config .json file. [default: ViT-B-32-256]")
+@click.option("--pretrained", help="open_clip pretrained tag (weights fetched once by 'models pull'), "
+              "or a local checkpoint FILE. [default: datacomp_s34b_b86k]")
+@click.option("--write", "write", type=click.Choice(WRITE_MODES), default="auto", show_default=True,
+              help="Where tags go: into the image, into .xmp sidecars, embed where possible, or nowhere (index only).")
+@click.option("--sidecar-name", type=click.Choice(["ext", "base", "both"]), default="ext", show_default=True,
+              help="Sidecar naming: name.ext.xmp (digiKam, darktable), name.xmp (Lightroom), or both.")
+@click.option("--root", default="AI", show_default=True, help="Keyword root the AI tags go under.")
+@click.option("--vocab", type=click.Path(path_type=Path, dir_okay=False), help="A vocabulary file to use instead "
+              "of (or, with '@extends builtin', on top of) the built-in one.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Confidence a concept needs to become a tag.")
+@click.option("--max-tags", type=click.IntRange(0), default=10, show_default=True, help="At most this many tags per image.")
+@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing (no XMP, no catalog).")
+@click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result.")
+@click.option("--jobs", type=click.IntRange(1), help="Worker processes. [default: number of CPU cores]")
+@click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
+              help="The catalog database. [default: in the platform's data folder]")
+@click.option("--keep-mtime", is_flag=True, help="Keep image files' modification time when embedding.")
+@click.option("--max-megapixels", type=click.FloatRange(1), default=250, show_default=True,
+              help="Refuse larger images (decompression-bomb guard).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def tag(obj: Context, paths: tuple[Path, ...], model, pretrained, write, sidecar_name, root, vocab, threshold,
+        max_tags, dry_run, as_json, jobs, catalog, keep_mtime, max_megapixels, quiet) -> None:
+    """Tag the photos under PATHS on this machine and write the tags into their XMP.
+
+    Files unchanged since the last run are skipped without being read; moved,
+    renamed and duplicate files reuse what is known about them. Exit status
+    is 1 when any file failed.
+    """
+    from .places import default_catalog
+    from .progress import Progress
+    from .tagger import TagOptions, run_tag
+
+    options = TagOptions(paths=paths, catalog=catalog or default_catalog(), model=model, pretrained=pretrained,
+                         write=write, sidecar_name=sidecar_name, root=root, vocab=vocab, threshold=threshold,
+                         max_tags=max_tags, dry_run=dry_run, jobs=jobs, keep_mtime=keep_mtime,
+                         max_megapixels=max_megapixels)
+    result = run_tag(options, progress=Progress(enabled=None if not quiet else False))
+    for failure in result.failed:
+        _report_plain(failure.path, failure.reason or "failed", failure.hint)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        if dry_run:
+            for outcome in result.files:
+                if outcome.written:
+                    changes = [f"+{t}" for t in outcome.added] + [f"-{t}" for t in outcome.removed]
+                    click.echo(f"{outcome.path}: would write {', '.join(outcome.written)}"
+                               + (f" ({' '.join(changes)})" if changes else ""))
+        counts = result.summary()
+        rate = f", {result.embedded / result.seconds:.1f} images/s" if result.embedded and result.seconds else ""
+        click.echo(f"{'dry run: ' if dry_run else ''}tagged {counts['tagged']}, unchanged {counts['unchanged']}, "
+                   f"moved {counts['moved']}, duplicates {counts['duplicate']}, failed {counts['failed']} "
+                   f"({result.embedded} images through {result.model} in {result.seconds:.1f} s{rate})")
+    if result.interrupted:
+        click.echo("interrupted: run the same command again to continue where it stopped", err=True)
+        sys.exit(130)
+    if result.failed:
+        sys.exit(1)
+
+
+@cli.group()
+def models() -> None:
+    """Download and list the on-device models."""
+
+
+@models.command("pull")
+@click.argument("model", required=False)
+@click.option("--pretrained", help="open_clip pretrained tag. [default: the default model's]")
+def models_pull(model: str | None, pretrained: str | None) -> None:
+    """Download a model's weights into the cache, once (needs internet; tagging never does)."""
+    from .models import DEFAULT_ARCHITECTURE, DEFAULT_PRETRAINED, cached_models, pull
+
+    architecture = model or DEFAULT_ARCHITECTURE
+    tag_name = pretrained or (DEFAULT_PRETRAINED if architecture == DEFAULT_ARCHITECTURE else None)
+    if not tag_name:
+        raise click.UsageError("name the weights with --pretrained (see 'photobrain models list --available')")
+    if any((m.architecture, m.pretrained) == (architecture, tag_name) for m in cached_models()):
+        click.echo(f"{architecture}/{tag_name} is already downloaded")
+        return
+    cached = pull(architecture, tag_name, log=lambda m: click.echo(m, err=True))
+    click.echo(f"{architecture}/{tag_name}: {cached.path} ({cached.size / 1e6:.0f} MB)")
+
+
+@models.command("list")
+@click.option("--available", is_flag=True, help="Also list every architecture/weights pair open_clip can download.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def models_list(available: bool, as_json: bool) -> None:
+    """Show the downloaded models (and with --available, the downloadable ones)."""
+    from .models import DEFAULT_ARCHITECTURE, DEFAULT_PRETRAINED, cached_models
+    from .models import available as downloadable
+
+    cached = cached_models()
+    data = {"default": f"{DEFAULT_ARCHITECTURE}/{DEFAULT_PRETRAINED}",
+            "cached": [{"model": m.architecture, "pretrained": m.pretrained, "path": str(m.path), "size": m.size}
+                       for m in cached]}
+    if available:
+        data["available"] = [f"{a}/{p}" for a, p in downloadable()]
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"default: {data['default']}")
+    if not cached:
+        click.echo("no model downloaded yet: run 'photobrain models pull'")
+    for m in cached:
+        click.echo(f"{m.architecture}/{m.pretrained}  {m.size / 1e6:.0f} MB  {m.path}")
+    for name in data.get("available", []):
+        click.echo(f"available: {name}")
+
+
 @cli.group()
 def tags() -> None:
     """Inspect the keywords and AI tags stored in files."""
@@ -110,13 +227,39 @@ def _report_plain(path, reason: str, hint: str | None) -> None:
         click.echo(f"  hint: {hint}", err=True)
 
 
+CONFIG_KEYS = {"model", "pretrained", "write", "sidecar_name", "root", "vocab", "threshold", "max_tags", "jobs",
+               "catalog", "keep_mtime", "max_megapixels"}
+
+
+def load_config() -> dict:
+    """Defaults for ``photobrain tag`` from the config file (command-line options win)."""
+    import tomllib
+
+    from xmp.errors import PhotobrainError
+
+    from .places import config_file
+
+    path = config_file()
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PhotobrainError(path, f"cannot read the config file ({exc})", "fix or remove it") from exc
+    unknown = set(data) - CONFIG_KEYS
+    if unknown:
+        raise PhotobrainError(path, f"unknown setting(s) {', '.join(sorted(unknown))}",
+                              f"known settings: {', '.join(sorted(CONFIG_KEYS))}")
+    return {"tag": data}
+
+
 def main() -> None:
     """Entry point: the one error funnel around every command."""
     from xmp.errors import PhotobrainError
 
     verbose = "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]
     try:
-        cli.main(standalone_mode=False)
+        cli.main(standalone_mode=False, default_map=load_config())
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

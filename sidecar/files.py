@@ -9,31 +9,55 @@ from xmp import is_image
 
 
 def iter_images(paths: Iterable[Path]) -> Iterator[Path]:
-    """Yield image files under ``paths`` in a stable order.
+    """Yield image files under ``paths`` in a stable order (see :func:`scan`)."""
+    for path, _ in scan(paths):
+        yield path
 
-    Files named directly are yielded as they are (the caller reports those
-    that are not images); folders are walked recursively, skipping hidden
-    folders and files, sidecars and photobrain's temporary files, and never
-    following a symlinked folder twice.
+
+def scan(paths: Iterable[Path]) -> Iterator[tuple[Path, os.stat_result | None]]:
+    """Yield ``(path, stat)`` for the image files under ``paths``, sorted within each folder.
+
+    Files named directly are yielded as they are, images or not (the caller
+    reports those it cannot use; stat is None for one that does not exist).
+    Folders are walked recursively: hidden folders and files, ``.xmp``
+    sidecars and photobrain's temporary files are skipped, a symlinked folder
+    is followed once (a loop is not followed again), and any name the file
+    system allows, including bytes that are not UTF-8, comes through.
     """
+    seen: set[tuple[int, int]] = set()
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            yield from _walk(path)
+            yield from _walk(path, seen)
         else:
-            yield path
+            try:
+                yield path, path.stat()
+            except OSError:
+                yield path, None
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    seen: set[tuple[int, int]] = set()
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        st = os.stat(folder)
-        if (st.st_dev, st.st_ino) in seen:
-            dirs[:] = []
+def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[tuple[Path, os.stat_result]]:
+    try:
+        st = folder.stat()
+    except OSError:
+        return
+    if (st.st_dev, st.st_ino) in seen:
+        return
+    seen.add((st.st_dev, st.st_ino))
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return
+    subfolders = []
+    for entry in entries:
+        if entry.name.startswith("."):
             continue
-        seen.add((st.st_dev, st.st_ino))
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            candidate = Path(folder) / name
-            if not name.startswith(".") and is_image(candidate):
-                yield candidate
+        try:
+            if entry.is_dir():
+                subfolders.append(Path(entry.path))
+            elif entry.is_file() and is_image(Path(entry.name)):
+                yield Path(entry.path), entry.stat()
+        except OSError:
+            continue
+    for sub in subfolders:
+        yield from _walk(sub, seen)

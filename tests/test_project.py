@@ -20,7 +20,7 @@ def test_readme_first_screen_has_exactly_two_setup_commands():
     commands = first_screen_commands()
     assert len(commands) == 2 and all("\n" not in c for c in commands)
     main_job, tests = commands
-    assert "samples/" in main_job and "photobrain" in main_job
+    assert "photobrain tag samples/" in main_job
     assert "pytest" in tests
 
 

@@ -1,0 +1,1 @@
+"""The brains that look at photos: the on-device CLIP model (``local``)."""

@@ -1,0 +1,154 @@
+"""The on-device brain: an open_clip model on torch. The only module that imports them.
+
+Weights come from a local checkpoint file: either one the user names with
+``--pretrained FILE`` or one ``photobrain models pull`` downloaded into the
+cache. Loading never opens a network connection.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xmp.errors import PhotobrainError
+
+
+class ModelError(PhotobrainError):
+    """A model that cannot be loaded; the hint names the command or flag that fixes it."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An open_clip architecture (a name, or a model config JSON file) and its weights (a checkpoint file)."""
+
+    architecture: str
+    checkpoint: Path
+    label: str  # provenance, e.g. "clip:ViT-B-32-256/datacomp_s34b_b86k"
+
+    def fingerprint(self) -> str:
+        """Identifies these weights: the catalog keys embeddings by it."""
+        st = self.checkpoint.stat()
+        digest = hashlib.sha256(f"{self.architecture}\0{st.st_size}\0".encode())
+        with open(self.checkpoint, "rb") as fh:
+            digest.update(fh.read(1 << 20))
+            if st.st_size > 2 << 20:
+                fh.seek(-(1 << 20), os.SEEK_END)
+                digest.update(fh.read())
+        return digest.hexdigest()[:16]
+
+
+def _open_clip() -> Any:
+    # Weights are always local files; this keeps any library from reaching a model hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import open_clip
+
+    return open_clip
+
+
+def architecture_name(architecture: str) -> str:
+    """Register a model config JSON if one is given; return the open_clip model name."""
+    open_clip = _open_clip()
+    path = Path(architecture)
+    if architecture.endswith(".json"):
+        if not path.is_file():
+            raise ModelError(path, "model config file not found", "check --model")
+        open_clip.add_model_config(path)
+        return path.stem
+    if architecture not in open_clip.list_models():
+        raise ModelError(None, f"unknown model architecture {architecture!r}",
+                         "run 'photobrain models list' for the known ones, or pass a model config .json")
+    return architecture
+
+
+class LocalBrain:
+    """Embeds images and texts into one space; vectors come back L2-normalised float32."""
+
+    def __init__(self, spec: ModelSpec, *, threads: int | None = None):
+        open_clip = _open_clip()
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.spec = spec
+        name = architecture_name(spec.architecture)
+        if not spec.checkpoint.is_file():
+            raise ModelError(spec.checkpoint, "model weights not found",
+                             "run 'photobrain models pull' or pass --pretrained FILE")
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(spec.checkpoint))
+        except Exception as exc:  # torch raises many kinds for a bad checkpoint
+            raise ModelError(spec.checkpoint, f"cannot load these weights into {name} ({exc})",
+                             "check that --pretrained matches --model") from exc
+        self._torch = torch
+        self.model = model.eval()
+        self.preprocess = preprocess
+        self.tokenizer = open_clip.get_tokenizer(name)
+        size = getattr(model.visual, "image_size", 224)
+        self.input_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        self._trimmed_text_ok: bool | None = None
+
+    def embed_images(self, images: list) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            batch = torch.stack([self.preprocess(image) for image in images])
+            features = self.model.encode_image(batch)
+            return _normalise(features.float().numpy())
+
+    def embed_texts(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        torch = self._torch
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch well
+        out = np.zeros((len(texts), 0), dtype=np.float32)
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                tokens = self.tokenizer([texts[i] for i in idx])
+                chunks.append((idx, self._encode_text(tokens).float().numpy()))
+        out = np.zeros((len(texts), chunks[0][1].shape[1]), dtype=np.float32)
+        for idx, vectors in chunks:
+            out[idx] = vectors
+        return _normalise(out)
+
+    def _encode_text(self, tokens):
+        """Text features without the dead work on padding.
+
+        Prompts are padded to 77 tokens, but the causal mask means no real
+        token ever attends to padding: cutting the batch to its longest prompt
+        gives the same features several times faster. Checked against the
+        full computation once per model; used only if identical.
+        """
+        if self._trimmed_text_ok is None:
+            self._trimmed_text_ok = False
+            try:
+                trimmed = self._encode_text_trimmed(tokens)
+                full = self.model.encode_text(tokens)
+                self._trimmed_text_ok = bool(self._torch.allclose(trimmed, full, atol=1e-4, rtol=1e-4))
+            except (AttributeError, RuntimeError, TypeError):
+                pass
+            return full
+        return self._encode_text_trimmed(tokens) if self._trimmed_text_ok else self.model.encode_text(tokens)
+
+    def _encode_text_trimmed(self, tokens):
+        from open_clip.transformer import text_global_pool
+
+        model = self.model
+        length = int((tokens != 0).sum(dim=1).max())
+        text = tokens[:, :length]
+        cast = model.transformer.get_cast_dtype()
+        x = model.token_embedding(text).to(cast) + model.positional_embedding[:length].to(cast)
+        mask = model.attn_mask[:length, :length] if model.attn_mask is not None else None
+        x = model.ln_final(model.transformer(x, attn_mask=mask))
+        x = text_global_pool(x, text, model.text_pool_type, eos_token_id=getattr(model, "text_eos_id", None))
+        projection = model.text_projection
+        if projection is not None:
+            x = projection(x) if isinstance(projection, self._torch.nn.Linear) else x @ projection
+        return x
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)

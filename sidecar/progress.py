@@ -1,0 +1,45 @@
+"""A progress line on stderr: done/total, images per second, ETA. Silent when not a terminal."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class Progress:
+    def __init__(self, stream: TextIO = sys.stderr, *, enabled: bool | None = None, label: str = "tagging"):
+        self.stream = stream
+        self.enabled = stream.isatty() if enabled is None else enabled
+        self.label = label
+        self.total = self.done_count = 0
+        self._start = self._last = 0.0
+
+    def start(self, total: int) -> None:
+        self.total, self.done_count = total, 0
+        self._start = self._last = time.monotonic()
+        self._draw(force=True)
+
+    def update(self, n: int) -> None:
+        self.done_count += n
+        self._draw()
+
+    def done(self) -> None:
+        self._draw(force=True)
+        if self.enabled and self.total:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or not self.total or (not force and now - self._last < 0.2):
+            return
+        self._last = now
+        elapsed = max(now - self._start, 1e-9)
+        rate = self.done_count / elapsed
+        remaining = (self.total - self.done_count) / rate if rate > 0 else 0
+        eta = time.strftime("%H:%M:%S", time.gmtime(remaining)) if rate > 0 else "--:--:--"
+        width = 30
+        filled = int(width * self.done_count / self.total)
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done_count}/{self.total} "
+                          f"{rate:5.1f} img/s  ETA {eta} ")
+        self.stream.flush()

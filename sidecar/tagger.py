@@ -1,0 +1,375 @@
+"""The main job: tag a library on-device and write the tags into XMP.
+
+``run_tag(TagOptions) -> TagResult``. The command line, the launcher and the
+plug-ins call this one function and read the same result.
+
+Pipeline: scan (stat only) -> skip files whose size and mtime are unchanged
+since they were tagged with the same settings -> worker processes read,
+hash, decode (draft mode) and embed the rest in batches, one torch thread
+each, so both cores stay busy with decode and inference -> the main process
+picks tags, writes XMP and commits the catalog after every batch.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, cast
+
+import numpy as np
+
+from index.catalog import Catalog
+from xmp import AITag, PhotobrainError, TagRequest, WriteOptions, content_hash, is_image, write_tags
+
+from .brains.local import ModelSpec
+
+if TYPE_CHECKING:
+    from .brains.local import LocalBrain
+from .decode import DEFAULT_MAX_MEGAPIXELS, decode
+from .files import scan
+from .models import resolve
+from .places import cache_dir
+from .progress import Progress
+from .select import Selected, SelectionRule, concept_matrix, select
+from .vocab import Vocabulary, load_vocabulary
+
+
+@dataclass(frozen=True)
+class TagOptions:
+    paths: tuple[Path, ...]
+    catalog: Path
+    model: str | None = None
+    pretrained: str | None = None
+    write: str = "auto"  # embed | sidecar | auto | none
+    sidecar_name: str = "ext"
+    root: str = "AI"
+    vocab: Path | None = None
+    threshold: float = 0.5
+    max_tags: int = 10
+    dry_run: bool = False
+    jobs: int | None = None
+    keep_mtime: bool = False
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+    batch_size: int = 16
+
+
+@dataclass
+class FileOutcome:
+    path: str
+    status: str  # tagged | unchanged | moved | duplicate | failed
+    tags: list[str] = field(default_factory=list)
+    reason: str | None = None
+    hint: str | None = None
+    written: list[str] = field(default_factory=list)  # files whose XMP changed (or would, with --dry-run)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TagResult:
+    model: str
+    vocabulary: str
+    files: list[FileOutcome] = field(default_factory=list)
+    embedded: int = 0  # images that went through the model this run
+    seconds: float = 0.0
+    dry_run: bool = False
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def failed(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def summary(self) -> dict[str, int]:
+        return {s: self.count(s) for s in ("tagged", "unchanged", "moved", "duplicate", "failed")}
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["summary"] = self.summary()
+        data["images_per_second"] = round(self.embedded / self.seconds, 2) if self.seconds else None
+        return data
+
+
+# --- worker side: read, hash, decode, embed --------------------------------------------------
+
+@dataclass
+class _Item:
+    path: str
+    size: int = 0
+    mtime_ns: int = 0
+    digest: str | None = None
+    vector: np.ndarray | None = None
+    facts: tuple[int, int, str] | None = None
+    reason: str | None = None
+    hint: str | None = None
+
+
+class _Embedder:
+    """Runs in each worker (or in-process with --jobs 1). Loads the model on first need."""
+
+    def __init__(self, spec: ModelSpec, known: frozenset[str], max_megapixels: float, threads: int | None):
+        self.spec, self.known, self.max_megapixels, self.threads = spec, known, max_megapixels, threads
+        self.brain: LocalBrain | None = None
+
+    def process(self, paths: list[str]) -> list[_Item]:
+        items, pending = [], []
+        for raw in paths:
+            item = _Item(raw)
+            items.append(item)
+            path = Path(raw)
+            try:
+                with open(path, "rb") as fh:
+                    st = os.fstat(fh.fileno())
+                    data = fh.read()
+                item.size, item.mtime_ns = st.st_size, st.st_mtime_ns
+                item.digest = content_hash(path, data)
+                if item.digest in self.known:
+                    continue
+                brain = self._brain()
+                decoded = decode(path, data, min_side=brain.input_size, max_megapixels=self.max_megapixels)
+                item.facts = (decoded.width, decoded.height, decoded.format)
+                pending.append((item, decoded.image))
+            except PhotobrainError as exc:
+                item.reason, item.hint = exc.reason, exc.hint
+            except OSError as exc:
+                item.reason = f"cannot read the file ({exc.strerror or exc})"
+        if pending:
+            vectors = self._brain().embed_images([image for _, image in pending])
+            for (item, _), vector in zip(pending, vectors, strict=True):
+                item.vector = vector
+        return items
+
+
+    def _brain(self) -> LocalBrain:
+        if self.brain is None:
+            from .brains.local import LocalBrain
+
+            self.brain = LocalBrain(self.spec, threads=self.threads)
+        return self.brain
+
+
+_worker: _Embedder | None = None
+
+
+def _init_worker(spec: ModelSpec, known: frozenset[str], max_megapixels: float) -> None:
+    global _worker
+    os.environ["OMP_NUM_THREADS"] = "1"
+    _worker = _Embedder(spec, known, max_megapixels, threads=1)
+
+
+def _work(paths: list[str]) -> list[_Item]:
+    assert _worker is not None
+    return _worker.process(paths)
+
+
+# --- main side --------------------------------------------------------------------------------
+
+def run_tag(options: TagOptions, *, progress: Progress | None = None,
+            log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> TagResult:
+    """Tag every image under ``options.paths``. Raises before touching any file if the model is unavailable."""
+    started = time.monotonic()
+    spec = resolve(options.model, options.pretrained, log=log)  # may download; fails early without weights
+    vocab = load_vocabulary(options.vocab)
+    rule = SelectionRule(threshold=options.threshold, max_tags=options.max_tags)
+    model_fp = spec.fingerprint()
+    tagset = f"{model_fp}:{vocab.fingerprint()}:{rule.fingerprint()}:{options.root}:{options.write}:{options.sidecar_name}"
+    result = TagResult(model=spec.label, vocabulary=vocab.version, dry_run=options.dry_run)
+    catalog_path = ":memory:" if options.dry_run and not Path(options.catalog).exists() else options.catalog
+    with Catalog.open(Path(catalog_path)) as catalog:
+        run = catalog.start_run("tag") if not options.dry_run else None
+        session = _Session(options, spec, vocab, rule, model_fp, tagset, catalog, run, result, log)
+        try:
+            session.run(progress)
+        except KeyboardInterrupt:
+            result.interrupted = True
+        finally:
+            if options.dry_run:
+                catalog.db.rollback()
+            else:
+                catalog.commit()
+                assert run is not None
+                catalog.finish_run(run, str(result.summary()))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+class _Session:
+    def __init__(self, options: TagOptions, spec: ModelSpec, vocab: Vocabulary, rule: SelectionRule, model_fp: str,
+                 tagset: str, catalog: Catalog, run: int | None, result: TagResult, log: Callable[[str], None]):
+        self.options, self.spec, self.vocab, self.rule = options, spec, vocab, rule
+        self.model_fp, self.tagset, self.catalog, self.run_id, self.result, self.log = (
+            model_fp, tagset, catalog, run, result, log)
+        self._concepts: np.ndarray | None = None
+        self._model_id: int | None = catalog.find_model(model_fp)
+        self.write_options = None if options.write == "none" else WriteOptions(
+            mode=cast(Literal["embed", "sidecar", "auto"], options.write),
+            sidecar_name=cast(Literal["ext", "base", "both"], options.sidecar_name), root=options.root,
+            keep_mtime=options.keep_mtime, dry_run=options.dry_run)
+
+    # -- what to do ----------------------------------------------------------------------------
+
+    def run(self, progress: Progress | None) -> None:
+        roots = [Path(os.path.abspath(p)) for p in self.options.paths]
+        known_rows = self.catalog.files_under(roots)
+        to_read: list[str] = []
+        to_retag: list[tuple[Path, os.stat_result, str]] = []
+        seen: set[Path] = set()
+        for path, st in scan(self.options.paths):
+            absolute = Path(os.path.abspath(path))
+            seen.add(absolute)
+            if st is None:
+                self._fail(path, "no such file", None)
+                continue
+            if not is_image(path):
+                self._fail(path, "not an image format photobrain reads", "photo files only: JPEG, PNG, TIFF, WebP, "
+                           "HEIC, DNG and raw formats")
+                continue
+            row = known_rows.get(absolute)
+            if row and row.status == "ok" and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns) and row.hash:
+                if row.tagset == self.tagset:
+                    self.result.files.append(FileOutcome(str(path), "unchanged"))
+                    continue
+                if self._model_id is not None and self.catalog.embedding(row.hash, self._model_id) is not None:
+                    to_retag.append((path, st, row.hash))
+                    continue
+            to_read.append(str(path))
+        gone = [p for p, row in known_rows.items() if p not in seen and row.status != "missing" and not p.exists()]
+        self.catalog.mark_missing(gone)
+        total = len(to_read) + len(to_retag)
+        if progress:
+            progress.start(total)
+        for path, st, digest in to_retag:
+            self._finish(str(path), digest, st.st_size, st.st_mtime_ns, vector=None, status="tagged")
+            if progress:
+                progress.update(1)
+        self.catalog.commit()
+        if to_read:
+            self._read_and_embed(to_read, progress)
+        if progress:
+            progress.done()
+
+    def _read_and_embed(self, paths: list[str], progress: Progress | None) -> None:
+        model_id = self._model_id
+        known = frozenset(self.catalog.hashes_with_embedding(model_id)) if model_id is not None else frozenset()
+        size = max(1, self.options.batch_size)
+        chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
+        jobs = self.options.jobs or os.cpu_count() or 1
+        jobs = max(1, min(jobs, len(chunks)))
+        if jobs == 1:
+            embedder = _Embedder(self.spec, known, self.options.max_megapixels, threads=None)
+            results = map(embedder.process, chunks)
+            self._consume(results, progress)
+            return
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(jobs, initializer=_init_worker,
+                          initargs=(self.spec, known, self.options.max_megapixels)) as pool:
+            try:
+                self._consume(pool.imap(_work, chunks), progress)
+            except BaseException:
+                pool.terminate()
+                raise
+
+    def _consume(self, results, progress: Progress | None) -> None:
+        for items in results:
+            for item in items:
+                if item.reason is not None or item.digest is None:
+                    self._fail(Path(item.path), item.reason or "unreadable", item.hint, item.size, item.mtime_ns)
+                    continue
+                self._finish(item.path, item.digest, item.size, item.mtime_ns, vector=item.vector,
+                             facts=item.facts, status=None)
+            self.catalog.commit()  # a crash or Ctrl-C loses at most this batch
+            if progress:
+                progress.update(len(items))
+
+    # -- per file ------------------------------------------------------------------------------
+
+    def _finish(self, path: str, digest: str, size: int, mtime_ns: int, *, vector: np.ndarray | None,
+                status: str | None, facts: tuple[int, int, str] | None = None) -> None:
+        catalog = self.catalog
+        if vector is not None:
+            self.result.embedded += 1
+            catalog.store_embedding(digest, self._ensure_model(len(vector)), vector)
+            if facts:
+                catalog.record_image(digest, *facts)
+        model_id = self._model_id
+        stored = catalog.embedding(digest, model_id) if model_id is not None else None
+        if stored is None or model_id is None:
+            self._fail(Path(path), "no embedding could be computed", None, size, mtime_ns)
+            return
+        if status is None:
+            here = Path(os.path.abspath(path))
+            others = [p for p in catalog.paths_of(digest, include_missing=True) if p != here]
+            if vector is not None or not others:
+                status = "tagged"
+            elif any(not p.exists() for p in others):
+                status = "moved"
+                catalog.mark_missing(p for p in others if not p.exists())
+            else:
+                status = "duplicate"
+        (selected,) = select(stored[None, :], self._concept_matrix(), self.vocab, self.rule)
+        root = self.options.root
+        catalog.replace_tags(digest, model_id, [("/".join((root, *t.path)), t.score, t.implied) for t in selected],
+                             self.spec.label, self.vocab.version)
+        outcome = FileOutcome(path, status, tags=["/".join((root, *t.path)) for t in selected])
+        if self.write_options is not None:
+            try:
+                written = write_tags(Path(path), self._request(selected), self.write_options)
+            except PhotobrainError as exc:
+                self.result.files.append(FileOutcome(path, "failed", outcome.tags, exc.reason, exc.hint))
+                catalog.record_file(Path(path), size=size, mtime_ns=mtime_ns, digest=digest, status="failed",
+                                    error=exc.reason, run=self.run_id)
+                return
+            outcome.written = [str(t) for t in written.targets]
+            outcome.added, outcome.removed = written.added, written.removed
+            if written.changed and not self.options.dry_run and written.mode == "embed":
+                st = os.stat(path)  # our own write must not make the file look new next time
+                size, mtime_ns = st.st_size, st.st_mtime_ns
+        self.result.files.append(outcome)
+        catalog.record_file(Path(path), size=size, mtime_ns=mtime_ns, digest=digest, status="ok",
+                            tagset=self.tagset, run=self.run_id)
+
+    def _request(self, selected: list[Selected]) -> TagRequest:
+        return TagRequest(tags=tuple(AITag(t.path, t.score, self.spec.label, self.vocab.version) for t in selected))
+
+    def _fail(self, path: Path, reason: str, hint: str | None, size: int = 0, mtime_ns: int = 0) -> None:
+        self.result.files.append(FileOutcome(str(path), "failed", reason=reason, hint=hint))
+        if path.exists():
+            self.catalog.record_file(path, size=size, mtime_ns=mtime_ns, digest=None, status="failed", error=reason,
+                                     run=self.run_id)
+
+    # -- model-dependent state ------------------------------------------------------------------
+
+    def _ensure_model(self, dim: int) -> int:
+        model_id = self._model_id
+        if model_id is None:
+            model_id = self._model_id = self.catalog.model_id(self.model_fp, self.spec.label, dim)
+        return model_id
+
+    def _concept_matrix(self) -> np.ndarray:
+        if self._concepts is None:
+            cache = cache_dir() / "text" / f"{self.model_fp}-{self.vocab.fingerprint()}.npy"
+            try:
+                self._concepts = np.load(cache)
+            except (OSError, ValueError):
+                from .brains.local import LocalBrain
+
+                self.log(f"photobrain: preparing the vocabulary ({len(self.vocab)} concepts) for this model; "
+                         "this happens once")
+                brain = LocalBrain(self.spec)
+                prompts = [p for c in self.vocab.concepts for p in c.prompt_texts()]
+                self._concepts = concept_matrix(brain.embed_texts(prompts), self.vocab)
+                try:
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    temp = cache.with_suffix(".tmp.npy")
+                    np.save(temp, self._concepts)
+                    temp.replace(cache)
+                except OSError as exc:
+                    self.log(f"photobrain: cannot cache the vocabulary embeddings in {cache.parent} ({exc.strerror})")
+        return self._concepts
+
