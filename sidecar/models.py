@@ -80,7 +80,7 @@ def resolve(model: str | None, pretrained: str | None, *, download: bool = True,
     for cached in cached_models():
         if (cached.architecture, cached.pretrained) == (architecture, tag):
             return ModelSpec(architecture, cached.path, f"clip:{short}/{tag}")
-    if not download:
+    if not download or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         raise ModelError(None, f"the weights for {architecture}/{tag} are not downloaded",
                          f"run 'photobrain models pull {architecture} --pretrained {tag}' on a machine with "
                          "internet access, or pass --pretrained FILE with a checkpoint you have")
@@ -90,7 +90,6 @@ def resolve(model: str | None, pretrained: str | None, *, download: bool = True,
 
 def pull(architecture: str, tag: str, *, log: Callable[[str], None]) -> CachedModel:
     """Download open_clip weights into the cache (once) and record them."""
-    previous = os.environ.pop("HF_HUB_OFFLINE", None)  # this is the one place that may go online
     try:
         import open_clip
         from open_clip.pretrained import download_pretrained
@@ -100,7 +99,7 @@ def pull(architecture: str, tag: str, *, log: Callable[[str], None]) -> CachedMo
             raise ModelError(None, f"open_clip knows no pretrained weights {architecture}/{tag}",
                              "see 'photobrain models list --available'")
         source = cfg.get("hf_hub") or cfg.get("url", "")
-        size = _remote_size(cfg)
+        size = _remote_size(cfg, architecture, tag)
         size_text = f"{size / 1e6:.0f} MB" if size else "size unknown"
         log(f"photobrain: downloading the weights of {architecture}/{tag} ({size_text}) from {source} "
             f"into {cache_dir() / 'models'}; this happens once")
@@ -110,23 +109,27 @@ def pull(architecture: str, tag: str, *, log: Callable[[str], None]) -> CachedMo
             raise ModelError(None, f"cannot download the weights of {architecture}/{tag} ({_first_line(exc)})",
                              "connect to the internet and run 'photobrain models pull', or pass --pretrained FILE "
                              "with a checkpoint you have") from exc
-    finally:
-        if previous is not None:
-            os.environ["HF_HUB_OFFLINE"] = previous
+    except ImportError as exc:
+        raise ModelError(None, f"open_clip is not installed ({exc})", "run scripts/setup.sh") from exc
     cached = CachedModel(architecture, tag, path, path.stat().st_size)
     _record(cached)
     return cached
 
 
-def _remote_size(cfg: dict) -> int | None:
-    try:
-        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+def _remote_size(cfg: dict, architecture: str, tag: str) -> int | None:
+    """Ask the hub for the file's size; fail fast (no retries) when it cannot be reached."""
+    if "hf_hub" not in cfg:
+        return None
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
-        model_id, filename = os.path.split(cfg["hf_hub"]) if "hf_hub" in cfg else (None, None)
-        if not model_id:
-            return None
+    model_id, filename = os.path.split(cfg["hf_hub"])
+    try:
         return get_hf_file_metadata(hf_hub_url(model_id, filename or "open_clip_pytorch_model.bin")).size
-    except Exception:
+    except Exception as exc:  # connection refused, DNS failure, proxy, timeout, ...
+        if "connect" in type(exc).__name__.lower() or "timeout" in type(exc).__name__.lower() or isinstance(exc, OSError):
+            raise ModelError(None, f"cannot reach the model hub to download {architecture}/{tag} ({_first_line(exc)})",
+                             "connect to the internet and run 'photobrain models pull', or pass --pretrained FILE "
+                             "with a checkpoint you have") from exc
         return None
 
 

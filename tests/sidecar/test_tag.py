@@ -1,0 +1,237 @@
+"""photobrain tag end to end: the tiny CLIP model, real files, real XMP, the real catalog."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SAMPLES, exiftool
+
+from index.catalog import Catalog
+from sidecar.tagger import TagOptions, run_tag
+from xmp import content_hash, read_metadata, summarize
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch, tiny_clip):
+    """An isolated user: own cache and config, and the tiny model passed as a user passes a checkpoint."""
+    monkeypatch.setenv("PHOTOBRAIN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PHOTOBRAIN_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.delenv("PHOTOBRAIN_CATALOG", raising=False)
+    return tmp_path
+
+
+def options(library: Path, tiny_clip, catalog: Path, **overrides) -> TagOptions:
+    settings = dict(paths=(library,), catalog=catalog, model=str(tiny_clip.config_path),
+                    pretrained=str(tiny_clip.checkpoint_path), threshold=0.05, jobs=1)
+    settings.update(overrides)
+    return TagOptions(**settings)
+
+
+def cli(*args: str, env_dir: Path, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PHOTOBRAIN_CACHE": str(env_dir / "cache"), "PHOTOBRAIN_CONFIG": str(env_dir / "none.toml"),
+           **(extra_env or {})}
+    return subprocess.run([sys.executable, "-m", "sidecar", *args], capture_output=True, text=True, cwd=ROOT, env=env)
+
+
+def model_args(tiny_clip) -> list[str]:
+    return ["--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path)]
+
+
+def test_tags_every_sample_and_writes_xmp_that_matches_the_catalog(env, library, tiny_clip):
+    catalog = env / "catalog.db"
+    result = run_tag(options(library, tiny_clip, catalog))
+    images = [p for p in library.rglob("*") if p.is_file() and p.suffix not in (".md", ".xmp")]
+    assert result.summary()["failed"] == 0
+    assert result.count("tagged") == len(images) and result.embedded == len(images)
+    with Catalog.open(catalog) as cat:
+        assert cat.counts()["embeddings"] == len(images)
+        model_id = cat.db.execute("SELECT id FROM models").fetchone()[0]
+        for outcome in result.files:
+            path = Path(outcome.path)
+            digest = content_hash(path)
+            stored = [t[0] for t in cat.tags_of(digest, model_id)]
+            assert sorted(stored) == sorted(outcome.tags)
+            assert outcome.tags, f"{path.name} got no tag"
+            written = summarize(read_metadata(path))
+            assert sorted(t["path"] for t in written.ai_tags) == sorted(outcome.tags)
+            if path.suffix.lower() in (".heic",):  # not embeddable: auto mode wrote a sidecar
+                assert path.with_name(path.name + ".xmp").exists()
+    boats = library / "landscapes/boats at evening glow.jpg"
+    tags = exiftool(boats)
+    assert {"Places/England/Lake District", "Things/boats"} <= set(tags["XMP-digiKam:TagsList"])
+    assert any(t.startswith("AI/") for t in tags["XMP-digiKam:TagsList"])
+
+
+def test_a_second_run_reads_nothing_and_writes_nothing(env, library, tiny_clip):
+    catalog = env / "catalog.db"
+    run_tag(options(library, tiny_clip, catalog))
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in library.rglob("*") if p.is_file()}
+    again = run_tag(options(library, tiny_clip, catalog))
+    assert again.embedded == 0 and again.count("unchanged") == len(again.files)
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in library.rglob("*") if p.is_file()} == before
+
+
+def test_deterministic_for_the_same_inputs(env, library, tiny_clip, tmp_path):
+    first = run_tag(options(library, tiny_clip, env / "a.db", write="none"))
+    second = run_tag(options(library, tiny_clip, env / "b.db", write="none"))
+    assert {f.path: f.tags for f in first.files} == {f.path: f.tags for f in second.files}
+
+
+def test_moved_and_duplicate_files_reuse_what_is_known(env, library, tiny_clip):
+    catalog = env / "catalog.db"
+    run_tag(options(library, tiny_clip, catalog))
+    shutil.move(library / "animals", library / "pets")  # the user reorganises
+    shutil.copy2(library / "food/fig.jpg", library / "food/fig copy.jpg")
+    result = run_tag(options(library, tiny_clip, catalog))
+    assert result.embedded == 0  # no model call at all
+    assert result.count("moved") == len(list((library / "pets").iterdir()))
+    assert [Path(f.path).name for f in result.files if f.status == "duplicate"] == ["fig copy.jpg"]
+    with Catalog.open(catalog) as cat:
+        missing = [str(r.path) for r in cat.iter_files() if r.status == "missing"]
+        assert missing and all("/animals/" in p for p in missing)
+
+
+def test_bad_files_are_reported_and_the_run_goes_on(env, library, tiny_clip):
+    (library / "broken.jpg").write_bytes((SAMPLES / "food/fig.jpg").read_bytes()[:3000])
+    (library / "notes.png").write_text("not a picture")
+    locked = library / "city/facade.jpg"
+    locked.chmod(0o444)
+    result = run_tag(options(library, tiny_clip, env / "catalog.db"))
+    failed = {Path(f.path).name: f.reason for f in result.failed}
+    assert set(failed) == {"broken.jpg", "notes.png"}
+    assert "truncated" in failed["broken.jpg"] or "decode" in failed["broken.jpg"]
+    assert result.count("tagged") == len(result.files) - 2
+    assert (library / "city/facade.jpg.xmp").exists()  # read-only: a sidecar instead, in auto mode
+    assert locked.read_bytes() == (SAMPLES / "city/facade.jpg").read_bytes()
+
+
+def test_cli_exit_status_json_and_summary(env, library, tiny_clip):
+    (library / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 nope")
+    out = cli("tag", str(library), *model_args(tiny_clip), "--catalog", str(env / "c.db"), "--threshold", "0.05",
+              "--json", "--jobs", "2", env_dir=env)
+    assert out.returncode == 1, out.stderr
+    data = json.loads(out.stdout)
+    assert data["summary"]["failed"] == 1 and data["summary"]["tagged"] == len(data["files"]) - 1
+    assert data["embedded"] == data["summary"]["tagged"] and data["images_per_second"] > 0
+    assert f"error: {library / 'broken.jpg'}:" in out.stderr
+    again = cli("tag", str(library), *model_args(tiny_clip), "--catalog", str(env / "c.db"), "--threshold", "0.05",
+                env_dir=env)
+    assert again.returncode == 1  # the broken file still fails
+    assert f"unchanged {data['summary']['tagged']}," in again.stdout
+
+
+def test_dry_run_writes_nothing(env, library, tiny_clip):
+    before = {p: p.read_bytes() for p in library.rglob("*") if p.is_file()}
+    out = cli("tag", str(library), *model_args(tiny_clip), "--catalog", str(env / "c.db"), "--threshold", "0.05",
+              "--dry-run", env_dir=env)
+    assert out.returncode == 0, out.stderr
+    assert "would write" in out.stdout and "+AI/" in out.stdout
+    assert {p: p.read_bytes() for p in library.rglob("*") if p.is_file()} == before
+    assert not (env / "c.db").exists()
+
+
+def test_write_none_only_indexes(env, library, tiny_clip):
+    before = {p: p.read_bytes() for p in library.rglob("*") if p.is_file()}
+    result = run_tag(options(library, tiny_clip, env / "c.db", write="none"))
+    assert result.count("tagged") == len(before) - 1  # LICENSES.md is not an image
+    assert {p: p.read_bytes() for p in library.rglob("*") if p.is_file()} == before
+
+
+def test_sidecar_mode_never_touches_originals(env, library, tiny_clip):
+    before = {p: p.read_bytes() for p in library.rglob("*") if p.is_file()}
+    run_tag(options(library, tiny_clip, env / "c.db", write="sidecar", sidecar_name="both"))
+    assert {p: p.read_bytes() for p in before} == before
+    assert (library / "animals/ladybird.jpg.xmp").exists() and (library / "animals/ladybird.xmp").exists()
+
+
+def test_a_second_tag_on_the_same_catalog_is_refused(env, library, tiny_clip):
+    with Catalog.open(env / "c.db"):
+        out = cli("tag", str(library), *model_args(tiny_clip), "--catalog", str(env / "c.db"), env_dir=env)
+    assert out.returncode == 1
+    assert "catalog is in use" in out.stderr and "--catalog" in out.stderr
+
+
+@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE", "no network"])
+def test_missing_weights_stop_before_any_file_is_touched(env, library, offline):
+    before = {p: p.read_bytes() for p in library.rglob("*") if p.is_file()}
+    if offline == "HF_HUB_OFFLINE":
+        extra = {"HF_HUB_OFFLINE": "1"}
+    else:
+        (env / "guard").mkdir()
+        (env / "guard" / "sitecustomize.py").write_text(GUARD)
+        extra = {"PYTHONPATH": str(env / "guard"), "PHOTOBRAIN_TEST_SOCKET_LOG": str(env / "sockets.log")}
+    out = cli("tag", str(library), "--catalog", str(env / "c.db"), env_dir=env, extra_env=extra)
+    assert out.returncode == 1
+    assert "photobrain models pull" in out.stderr and "--pretrained FILE" in out.stderr
+    assert {p: p.read_bytes() for p in library.rglob("*") if p.is_file()} == before
+    assert not (env / "c.db").exists()
+
+
+GUARD = """
+import socket, os
+_log = os.environ["PHOTOBRAIN_TEST_SOCKET_LOG"]
+def _refuse(self, address, *a, **k):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        with open(_log, "a") as fh:
+            fh.write(f"{os.getpid()} {address}\\n")
+        raise OSError("network access blocked by the test")
+    return _real(self, address, *a, **k)
+_real = socket.socket.connect
+socket.socket.connect = _refuse
+socket.socket.connect_ex = _refuse
+"""
+
+
+def test_tagging_opens_no_network_connection_once_weights_are_local(env, library, tiny_clip):
+    guard = env / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(GUARD)  # loaded by every Python process, workers included
+    log = env / "sockets.log"
+    out = cli("tag", str(library), *model_args(tiny_clip), "--catalog", str(env / "c.db"), "--jobs", "2",
+              env_dir=env, extra_env={"PYTHONPATH": str(guard), "PHOTOBRAIN_TEST_SOCKET_LOG": str(log)})
+    assert out.returncode == 0, out.stderr
+    assert "tagged" in out.stdout
+    assert not log.exists(), log.read_text()
+    # the guard itself works: it records an attempt
+    probe = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('127.0.0.1', 9))"],
+                           env={**os.environ, "PYTHONPATH": str(guard), "PHOTOBRAIN_TEST_SOCKET_LOG": str(log)},
+                           capture_output=True)
+    assert probe.returncode != 0 and log.exists()
+
+
+def test_a_run_killed_mid_batch_resumes_without_damage(env, library, tiny_clip):
+    catalog = env / "c.db"
+    hashes = {p: content_hash(p) for p in library.rglob("*") if p.is_file() and p.suffix not in (".md",)}
+    child = subprocess.Popen([sys.executable, "-m", "sidecar", "tag", str(library), *model_args(tiny_clip),
+                              "--catalog", str(catalog), "--jobs", "1", "--threshold", "0.05", "-q"],
+                             cwd=ROOT, env={**os.environ, "PHOTOBRAIN_CACHE": str(env / "cache"),
+                                            "PHOTOBRAIN_CONFIG": str(env / "none.toml")},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    done = 0
+    while time.monotonic() < deadline and done < 10:  # wait for a few committed files, then pull the plug
+        time.sleep(0.05)
+        try:
+            with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True) as db:
+                done = db.execute("SELECT count(*) FROM files").fetchone()[0]
+        except sqlite3.Error:
+            pass
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    assert 0 < done < len(hashes), "the kill should land mid-run"
+    for path, digest in hashes.items():  # every image is intact
+        assert content_hash(path) == digest
+        read_metadata(path)
+    result = run_tag(options(library, tiny_clip, catalog))
+    assert result.summary()["failed"] == 0
+    assert result.count("unchanged") >= done - 16  # at most the batch in flight is redone
+    for path in hashes:
+        assert summarize(read_metadata(path)).ai_tags, f"{path} has no AI tags after the resumed run"
