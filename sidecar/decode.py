@@ -56,9 +56,10 @@ def decode(path: Path, data: bytes, *, min_side: int = 224, max_megapixels: floa
     _register_heif()
     if path.suffix.lower() in RAW:
         data = _raw_preview(path, data)
+    Image.MAX_IMAGE_PIXELS = int(max_megapixels * 1_000_000)  # Pillow refuses twice this before decoding
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own check, below
             image: Image.Image = Image.open(io.BytesIO(data))
             fmt = image.format or "unknown"
             width, height = image.size
@@ -71,8 +72,10 @@ def decode(path: Path, data: bytes, *, min_side: int = 224, max_megapixels: floa
             image.load()
     except ImageTooLargeError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(path, f"over the {max_megapixels:g} MP limit against decompression bombs ({exc})",
+                                 "raise it with --max-megapixels if you trust this file") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise CorruptImageError(path, f"cannot decode the image ({exc})",
                                 "check the file opens in an image viewer") from exc
     orientation = image.getexif().get(0x0112, 1)
