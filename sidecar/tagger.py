@@ -16,6 +16,8 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
@@ -54,7 +56,7 @@ class TagOptions:
     jobs: int | None = None
     keep_mtime: bool = False
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
-    batch_size: int = 16
+    batch_size: int = 8  # per worker task: small enough that the last tasks keep both cores busy
 
 
 @dataclass
@@ -76,6 +78,8 @@ class TagResult:
     files: list[FileOutcome] = field(default_factory=list)
     embedded: int = 0  # images that went through the model this run
     seconds: float = 0.0
+    #: images/s once the workers are running: from the first finished batch to the last (start-up excluded)
+    steady_images_per_second: float | None = None
     dry_run: bool = False
     interrupted: bool = False
 
@@ -170,6 +174,11 @@ def _work(paths: list[str]) -> list[_Item]:
 
 # --- main side --------------------------------------------------------------------------------
 
+def settings_fingerprint(model_fp: str, vocab: Vocabulary, rule: SelectionRule, options: TagOptions) -> str:
+    """What a file's tags depend on besides its pixels: a file tagged under the same one is unchanged."""
+    return f"{model_fp}:{vocab.fingerprint()}:{rule.fingerprint()}:{options.root}:{options.write}:{options.sidecar_name}"
+
+
 def run_tag(options: TagOptions, *, progress: Progress | None = None,
             log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> TagResult:
     """Tag every image under ``options.paths``. Raises before touching any file if the model is unavailable."""
@@ -178,7 +187,7 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
     vocab = load_vocabulary(options.vocab)
     rule = SelectionRule(threshold=options.threshold, max_tags=options.max_tags)
     model_fp = spec.fingerprint()
-    tagset = f"{model_fp}:{vocab.fingerprint()}:{rule.fingerprint()}:{options.root}:{options.write}:{options.sidecar_name}"
+    tagset = settings_fingerprint(model_fp, vocab, rule, options)
     result = TagResult(model=spec.label, vocabulary=vocab.version, dry_run=options.dry_run)
     catalog_path = ":memory:" if options.dry_run and not Path(options.catalog).exists() else options.catalog
     with Catalog.open(Path(catalog_path)) as catalog:
@@ -266,16 +275,20 @@ class _Session:
             results = map(embedder.process, chunks)
             self._consume(results, progress)
             return
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(jobs, initializer=_init_worker,
-                          initargs=(self.spec, known, self.options.max_megapixels)) as pool:
-            try:
-                self._consume(pool.imap(_work, chunks), progress)
-            except BaseException:
-                pool.terminate()
-                raise
+        context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch or sqlite
+        pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                   initargs=(self.spec, known, self.options.max_megapixels))
+        try:
+            self._consume(pool.map(_work, chunks), progress)
+        except BrokenProcessPool as exc:
+            raise PhotobrainError(None, "a worker process died (out of memory, or a crash while decoding a file); "
+                                  "what was done so far is saved",
+                                  "run the same command again, with --jobs 1 to see which file it was") from exc
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _consume(self, results, progress: Progress | None) -> None:
+        first_batch_at, embedded_then = None, 0
         for items in results:
             for item in items:
                 if item.reason is not None or item.digest is None:
@@ -284,6 +297,11 @@ class _Session:
                 self._finish(item.path, item.digest, item.size, item.mtime_ns, vector=item.vector,
                              facts=item.facts, status=None)
             self.catalog.commit()  # a crash or Ctrl-C loses at most this batch
+            if first_batch_at is None:
+                first_batch_at, embedded_then = time.monotonic(), self.result.embedded
+            elif self.result.embedded > embedded_then:
+                elapsed = time.monotonic() - first_batch_at
+                self.result.steady_images_per_second = round((self.result.embedded - embedded_then) / elapsed, 2)
             if progress:
                 progress.update(len(items))
 

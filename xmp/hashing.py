@@ -10,6 +10,7 @@ items (``iloc``), not Exif or XMP items.  The hash is BLAKE2b-128, hex encoded.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from pathlib import Path
 
@@ -28,27 +29,31 @@ def content_hash(path: Path, data: bytes | None = None) -> str:
     if data is None:
         data = Path(path).read_bytes()
     digest = hashlib.blake2b(digest_size=DIGEST_SIZE)
+    for chunk in image_data(path, data):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def image_data(path: Path, data: bytes) -> list[memoryview]:
+    """The byte ranges of ``data`` that encode the image (what :func:`content_hash` hashes)."""
     kind = sniff(data)
     try:
         if suffix(Path(path)) in RAW or kind == "unknown":
-            digest.update(data)
-        elif kind == "bmff":
-            for chunk in _bmff_image_items(data):
-                digest.update(chunk)
-        elif kind == "jpeg":
-            digest.update(_jpeg_scan(data))
-        elif kind == "png":
-            for chunk in _png_image_chunks(data):
-                digest.update(chunk)
-        elif kind == "webp":
-            for chunk in _webp_image_chunks(data):
-                digest.update(chunk)
-        else:
-            for chunk in _tiff_image_data(data):
-                digest.update(chunk)
+            return [memoryview(data)]
+        if kind == "bmff":
+            return list(_bmff_image_items(data))
+        if kind == "jpeg":
+            return [_jpeg_scan(data)]
+        if kind == "png":
+            return list(_png_image_chunks(data))
+        if kind == "webp":
+            return list(_webp_image_chunks(data))
+        return list(_tiff_image_data(data))
     except (IndexError, struct.error, ValueError) as exc:
         raise CorruptImageError(path, f"cannot locate the image data ({exc}); the file looks truncated or damaged") from exc
-    return digest.hexdigest()
+
+
+_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # a real marker inside entropy-coded data
 
 
 def _jpeg_scan(data: bytes) -> memoryview:
@@ -76,14 +81,10 @@ def _jpeg_scan(data: bytes) -> memoryview:
         if marker == 0xDA:  # SOS: header, then entropy-coded data up to the next real marker
             if start is None:
                 start = pos
-            pos += 2 + length
-            while True:
-                pos = data.index(b"\xff", pos)
-                following = data[pos + 1]
-                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
-                    pos += 1 if following == 0xFF else 2
-                    continue
-                break
+            marker_at = _MARKER.search(data, pos + 2 + length)
+            if marker_at is None:
+                raise ValueError("scan data runs to the end of the file")
+            pos = marker_at.start()
             continue
         pos += 2 + length
     raise ValueError("no end-of-image marker")

@@ -81,6 +81,8 @@ class FileMetadata:
     content_hash: str | None = None
     #: (size, mtime_ns) of the image when it was read: a write checks nothing changed since.
     signature: tuple[int, int] | None = None
+    #: The image file's bytes as read, so a write need not read it again.
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
     def source(self, label: str) -> XmpSource | None:
         return next((s for s in self.sources if s.label == label), None)

@@ -57,7 +57,8 @@ def read_metadata(path: Path, *, with_hash: bool = False) -> FileMetadata:
         seen.add(sidecar)
         sources.append(read_sidecar(sidecar))
     digest = content_hash(path, data) if with_hash else None
-    return FileMetadata(path=path, sources=sources, content_hash=digest, signature=(st.st_size, st.st_mtime_ns))
+    return FileMetadata(path=path, sources=sources, content_hash=digest, signature=(st.st_size, st.st_mtime_ns),
+                        data=data)
 
 
 def read_sidecar(sidecar: Path) -> XmpSource:

@@ -22,7 +22,7 @@ from .errors import (
 )
 from .exiv2 import Exiv2Image
 from .formats import can_embed, sniff
-from .hashing import content_hash
+from .hashing import image_data
 from .model import NAMESPACE_URI, FileMetadata, TagRequest, XmpSource
 from .packet import Bag, LangAlt, PacketError, Property, Seq, StructBag, Text, Value, update_packet
 from .paths import SLASH, join
@@ -99,7 +99,8 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
         if options.dry_run:
             continue
         if current.label == EMBEDDED:
-            _write_embedded(path, current, wanted, keep_mtime=options.keep_mtime, signature=meta.signature)
+            _write_embedded(path, current, wanted, keep_mtime=options.keep_mtime, signature=meta.signature,
+                            data=meta.data)
         else:
             _write_sidecar(current, wanted)
     return result
@@ -222,16 +223,17 @@ def _write_sidecar(current: XmpSource, wanted: XmpSource) -> None:
 
 
 def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_mtime: bool,
-                    signature: tuple[int, int] | None) -> None:
+                    signature: tuple[int, int] | None, data: bytes | None) -> None:
     try:
         before_stat = path.stat()
-        data = path.read_bytes()
+        if data is None or signature is None:
+            data = path.read_bytes()
     except OSError as exc:
         raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
     if signature is not None and signature != (before_stat.st_size, before_stat.st_mtime_ns):
         raise ConcurrentChangeError(path, "another program changed the file while photobrain was reading it",
                                     "run the command again")
-    image_hash = content_hash(path, data)
+    image_before = image_data(path, data)
     image = Exiv2Image(path, data)
     try:
         packet = image.read_raw_xmp()
@@ -250,19 +252,26 @@ def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_m
         out = refresh_iptc_digest(out)
 
     def verify(temp: Path) -> None:
-        written = temp.read_bytes()
+        written = temp.read_bytes()  # read back from disk, not from memory
         try:
-            same_image = content_hash(path, written) == image_hash
+            same_image = _same_chunks(image_data(path, written), image_before)
         except CorruptImageError:
             same_image = False
         if not same_image:
-            raise VerificationError(path, "exiv2 changed the image data while writing metadata; the original was left untouched")
+            raise VerificationError(path, "exiv2 changed the image data while writing metadata; "
+                                          "the original was left untouched")
         check = read_source(temp, written, EMBEDDED)
         if owned_view(check) != owned_view(wanted):
             raise VerificationError(path, "the rewritten file does not read back the keywords written; "
                                           "the original was left untouched")
 
     _atomic_replace(path, out, verify, keep_mtime=keep_mtime, expect=before_stat)
+
+
+def _same_chunks(a: list[memoryview], b: list[memoryview]) -> bool:
+    """Byte-for-byte equality of two files' image data (what the content hash covers)."""
+    # bytes comparison is a memcmp; comparing memoryviews goes element by element
+    return len(a) == len(b) and all(bytes(x) == bytes(y) for x, y in zip(a, b, strict=True))
 
 
 def _atomic_replace(target: Path, data: bytes, verify: Callable[[Path], None], *, keep_mtime: bool,

@@ -1,0 +1,57 @@
+"""The catalog database: schema versions, locking, and paths of any kind."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.catalog import SCHEMA_VERSION, Catalog, CatalogError, CatalogInUseError
+
+
+def test_a_new_catalog_is_at_the_current_schema_in_wal_mode(tmp_path: Path):
+    with Catalog.open(tmp_path / "c.db") as catalog:
+        assert catalog.schema_version == SCHEMA_VERSION
+        assert catalog.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_catalog_from_a_newer_photobrain_is_refused_untouched(tmp_path: Path):
+    path = tmp_path / "c.db"
+    Catalog.open(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(CatalogError) as err:
+        Catalog.open(path)
+    assert "newer photobrain" in err.value.reason and err.value.path == str(path)
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path):
+    path = tmp_path / "c.db"
+    path.write_text("my shopping list")
+    with pytest.raises(CatalogError) as err:
+        Catalog.open(path)
+    assert "--catalog" in err.value.hint
+
+
+def test_only_one_writer_at_a_time(tmp_path: Path):
+    with Catalog.open(tmp_path / "c.db"):
+        with pytest.raises(CatalogInUseError):
+            Catalog.open(tmp_path / "c.db")
+    Catalog.open(tmp_path / "c.db").close()  # free again once the first one closed
+
+
+def test_paths_of_any_kind_round_trip_and_prefix_queries_stay_in_their_folder(tmp_path: Path):
+    odd = Path(os.fsdecode(os.fsencode(tmp_path) + b"/photos/caf\xe9 \xff.jpg"))
+    with Catalog.open(tmp_path / "c.db") as catalog:
+        catalog.record_image("h1", 10, 10, "JPEG")
+        for path in (odd, tmp_path / "photos/a.jpg", tmp_path / "photos-2/b.jpg"):
+            catalog.record_file(path, size=1, mtime_ns=2, digest="h1", status="ok")
+        catalog.store_embedding("h1", catalog.model_id("fp", "clip:x", 3), np.array([1, 0, 0], dtype=np.float32))
+        catalog.commit()
+        rows = catalog.files_under([tmp_path / "photos"])
+        assert set(rows) == {odd, tmp_path / "photos/a.jpg"}
+        assert os.fsencode(next(iter(p for p in rows if p.name.startswith("caf")))) == os.fsencode(odd)
+        assert catalog.embedding("h1", 1).tolist() == [1.0, 0.0, 0.0]
+        assert catalog.counts()["files"] == 3
