@@ -132,10 +132,12 @@ def _declarations(text: str) -> dict[str, set[str]]:
 
 def _remove_property(text: str, prefix: str, name: str) -> str:
     qname = re.escape(f"{prefix}:{name}")
-    text = re.sub(rf"[ \t]*<{qname}(?:\s[^>]*)?/>[ \t]*\r?\n?", "", text)
-    text = re.sub(rf"[ \t]*<{qname}(?:\s[^>]*)?>.*?</{qname}\s*>[ \t]*\r?\n?", "", text, flags=re.S)
+    # The lookbehinds let a match start only at the first blank of a run: XMP packets end in kilobytes of
+    # padding spaces, over which a bare leading [ \t]* would be tried at every position (quadratic).
+    text = re.sub(rf"(?<![ \t])[ \t]*<{qname}(?:\s[^>]*)?/>[ \t]*\r?\n?", "", text)
+    text = re.sub(rf"(?<![ \t])[ \t]*<{qname}(?:\s[^>]*)?>.*?</{qname}\s*>[ \t]*\r?\n?", "", text, flags=re.S)
     # attribute form, only possible for simple values
-    return re.sub(rf"""\s+{qname}\s*=\s*(["']).*?\1""", "", text, flags=re.S)
+    return re.sub(rf"""(?<!\s)\s+{qname}\s*=\s*(["']).*?\1""", "", text, flags=re.S)
 
 
 _DESC_OPEN = re.compile(r"<rdf:Description\b[^>]*?(/?)>", re.S)
