@@ -143,6 +143,24 @@ class Catalog:
                                "move the file away (photobrain builds a new one) or pass --catalog") from exc
         return catalog
 
+    @classmethod
+    def snapshot(cls, path: Path) -> Catalog:
+        """An in-memory copy of the catalog at ``path`` (or an empty one): for dry runs, which must write nothing."""
+        memory = sqlite3.connect(":memory:")
+        if Path(path).exists():
+            try:
+                source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                try:
+                    source.backup(memory)
+                finally:
+                    source.close()
+            except sqlite3.DatabaseError as exc:
+                raise CatalogError(path, f"not a usable photobrain catalog ({exc})",
+                                   "move the file away (photobrain builds a new one) or pass --catalog") from exc
+        catalog = cls(Path(path), memory, None)
+        catalog._migrate()
+        return catalog
+
     def __enter__(self) -> Catalog:
         return self
 

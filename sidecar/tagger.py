@@ -189,8 +189,8 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
     model_fp = spec.fingerprint()
     tagset = settings_fingerprint(model_fp, vocab, rule, options)
     result = TagResult(model=spec.label, vocabulary=vocab.version, dry_run=options.dry_run)
-    catalog_path = ":memory:" if options.dry_run and not Path(options.catalog).exists() else options.catalog
-    with Catalog.open(Path(catalog_path)) as catalog:
+    opened = Catalog.snapshot(options.catalog) if options.dry_run else Catalog.open(options.catalog)
+    with opened as catalog:
         run = catalog.start_run("tag") if not options.dry_run else None
         session = _Session(options, spec, vocab, rule, model_fp, tagset, catalog, run, result, log)
         try:
@@ -198,9 +198,7 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
         except KeyboardInterrupt:
             result.interrupted = True
         finally:
-            if options.dry_run:
-                catalog.db.rollback()
-            else:
+            if not options.dry_run:  # a dry run works on an in-memory copy, dropped here
                 catalog.commit()
                 assert run is not None
                 catalog.finish_run(run, str(result.summary()))

@@ -136,6 +136,15 @@ def test_dry_run_writes_nothing(env, library, tiny_clip):
     assert "would write" in out.stdout and "+AI/" in out.stdout
     assert {p: p.read_bytes() for p in library.rglob("*") if p.is_file()} == before
     assert not (env / "c.db").exists()
+    # with an existing catalog too: a dry run after adding a file leaves the catalog as it was
+    run_tag(options(library / "food", tiny_clip, env / "c.db"))
+    shutil.copy2(SAMPLES / "animals/ladybird.jpg", library / "food/ladybird.jpg")
+    catalog_before = (env / "c.db").read_bytes()
+    result = run_tag(options(library / "food", tiny_clip, env / "c.db", dry_run=True))
+    assert result.count("tagged") == 1 and result.count("unchanged") == 3
+    assert (env / "c.db").read_bytes() == catalog_before
+    again = run_tag(options(library / "food", tiny_clip, env / "c.db"))
+    assert again.count("tagged") == 1 and again.embedded == 1  # the dry run recorded nothing
 
 
 def test_write_none_only_indexes(env, library, tiny_clip):
