@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -163,6 +164,7 @@ _worker: _Embedder | None = None
 
 def _init_worker(spec: ModelSpec, known: frozenset[str], max_megapixels: float) -> None:
     global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it saves and stops
     os.environ["OMP_NUM_THREADS"] = "1"
     _worker = _Embedder(spec, known, max_megapixels, threads=1)
 
@@ -282,8 +284,13 @@ class _Session:
             raise PhotobrainError(None, "a worker process died (out of memory, or a crash while decoding a file); "
                                   "what was done so far is saved",
                                   "run the same command again, with --jobs 1 to see which file it was") from exc
+        except BaseException:
+            # Ctrl-C or an error: stop the workers now rather than after their queued batches
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            raise
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _consume(self, results, progress: Progress | None) -> None:
         first_batch_at, embedded_then = None, 0
