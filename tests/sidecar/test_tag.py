@@ -244,3 +244,31 @@ def test_a_run_killed_mid_batch_resumes_without_damage(env, library, tiny_clip):
     assert result.count("unchanged") >= done - 16  # at most the batch in flight is redone
     for path in hashes:
         assert summarize(read_metadata(path)).ai_tags, f"{path} has no AI tags after the resumed run"
+
+
+def test_models_list_and_pull_without_network(env):
+    listed = cli("models", "list", "--json", env_dir=env)
+    assert listed.returncode == 0 and json.loads(listed.stdout) == {
+        "default": "ViT-B-32-256/datacomp_s34b_b86k", "cached": []}
+    assert "models pull" in cli("models", "list", env_dir=env).stdout
+    (env / "guard").mkdir()
+    (env / "guard" / "sitecustomize.py").write_text(GUARD)
+    pulled = cli("models", "pull", env_dir=env, extra_env={"PYTHONPATH": str(env / "guard"),
+                                                           "PHOTOBRAIN_TEST_SOCKET_LOG": str(env / "s.log")})
+    assert pulled.returncode == 1
+    assert "cannot reach the model hub" in pulled.stderr and "--pretrained FILE" in pulled.stderr
+
+
+def test_the_config_file_sets_defaults_and_options_win(env, library, tiny_clip):
+    (env / "config.toml").write_text(f'model = "{tiny_clip.config_path}"\npretrained = "{tiny_clip.checkpoint_path}"\n'
+                                     'write = "sidecar"\nthreshold = 0.05\n')
+    extra = {"PHOTOBRAIN_CONFIG": str(env / "config.toml")}
+    out = cli("tag", str(library / "food"), "--catalog", str(env / "c.db"), "--json", env_dir=env, extra_env=extra)
+    assert out.returncode == 0, out.stderr
+    assert (library / "food/fig.jpg.xmp").exists()  # write = "sidecar" from the config file
+    out = cli("tag", str(library / "plants"), "--catalog", str(env / "c.db"), "--write", "none", env_dir=env,
+              extra_env=extra)
+    assert out.returncode == 0 and not list((library / "plants").glob("*.xmp"))  # the option wins
+    (env / "config.toml").write_text('colour = "blue"\n')
+    bad = cli("tag", str(library), env_dir=env, extra_env=extra)
+    assert bad.returncode == 1 and f"error: {env / 'config.toml'}: unknown setting(s) colour" in bad.stderr
