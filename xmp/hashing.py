@@ -53,6 +53,23 @@ def image_data(path: Path, data: bytes) -> list[memoryview]:
         raise CorruptImageError(path, f"cannot locate the image data ({exc}); the file looks truncated or damaged") from exc
 
 
+def jpeg_header_length(data: bytes) -> int | None:
+    """Offset of a JPEG's first SOS marker: everything before it is metadata and tables."""
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker == 0xDA:
+            return pos
+        if marker == 0xD9 or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            return None
+        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        pos += 2 + length
+    return None
+
+
 _MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # a real marker inside entropy-coded data
 
 

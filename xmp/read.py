@@ -8,8 +8,8 @@ from typing import Any
 
 from .errors import CorruptImageError, MetadataReadError
 from .exiv2 import Exiv2Image
-from .formats import HEIF, RAW, suffix
-from .hashing import content_hash
+from .formats import HEIF, RAW, sniff, suffix
+from .hashing import content_hash, jpeg_header_length
 from .model import AITag, FileMetadata, Provenance, XmpSource
 from .paths import SLASH, split
 
@@ -78,6 +78,11 @@ def read_sidecar(sidecar: Path) -> XmpSource:
 
 
 def read_source(path: Path, data: bytes, label: str) -> XmpSource:
+    if label == EMBEDDED and sniff(data) == "jpeg":
+        # A JPEG's metadata all sits before its first scan: exiv2 need not copy megabytes of image data.
+        header = jpeg_header_length(data)
+        if header is not None:
+            data = data[:header] + b"\xff\xd9"
     image = Exiv2Image(path, data)
     try:
         xmp = image.read_xmp()
