@@ -22,7 +22,7 @@ from .errors import (
 )
 from .exiv2 import Exiv2Image
 from .formats import can_embed, sniff
-from .hashing import image_data
+from .hashing import image_data, jpeg_coding_segments, jpeg_header_length
 from .model import NAMESPACE_URI, FileMetadata, TagRequest, XmpSource
 from .packet import Bag, LangAlt, PacketError, Property, Seq, StructBag, Text, Value, update_packet
 from .paths import SLASH, join
@@ -234,7 +234,11 @@ def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_m
         raise ConcurrentChangeError(path, "another program changed the file while photobrain was reading it",
                                     "run the command again")
     image_before = image_data(path, data)
-    image = Exiv2Image(path, data)
+    # A JPEG's metadata all sits before its first scan: exiv2 rewrites just that header, and the scan data is
+    # appended unchanged (checked below like any write), instead of exiv2 copying megabytes around.
+    header = jpeg_header_length(data) if sniff(data) == "jpeg" else None
+    source = data if header is None else data[:header] + b"\xff\xd9"
+    image = Exiv2Image(path, source)
     try:
         packet = image.read_raw_xmp()
         try:
@@ -248,6 +252,10 @@ def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_m
         out = image.get_bytes()
     finally:
         image.close()
+    if header is not None:
+        if not out.endswith(b"\xff\xd9"):
+            raise MetadataWriteError(path, "exiv2 returned an unexpected JPEG header; the file was left untouched")
+        out = out[:-2] + data[header:]
     if sniff(out) == "jpeg":
         out = refresh_iptc_digest(out)
 
@@ -255,6 +263,8 @@ def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_m
         written = temp.read_bytes()  # read back from disk, not from memory
         try:
             same_image = _same_chunks(image_data(path, written), image_before)
+            if same_image and header is not None:
+                same_image = jpeg_coding_segments(written) == jpeg_coding_segments(data)
         except CorruptImageError:
             same_image = False
         if not same_image:

@@ -239,17 +239,18 @@ def test_raw_files_are_never_embedded_into(tmp_path: Path):
     assert raw.read_bytes() == b"II*\x00" + bytes(200)
 
 
-def test_a_write_that_would_change_the_image_data_is_refused(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("sample", [KEYWORDED, "people/astronaut.png"])
+def test_a_write_that_would_change_the_image_data_is_refused(tmp_path: Path, monkeypatch, sample: str):
     import xmp.write
 
-    target = tmp_path / "boats.jpg"
-    shutil.copy2(SAMPLES / KEYWORDED, target)
+    target = tmp_path / Path(sample).name
+    shutil.copy2(SAMPLES / sample, target)
     original = target.read_bytes()
     real_get_bytes = xmp.write.Exiv2Image.get_bytes
 
     def corrupting_get_bytes(self):
         data = bytearray(real_get_bytes(self))
-        data[-100] ^= 0x55  # one flipped bit pattern inside the scan data
+        data[-100] ^= 0x55  # a changed byte in what decides the pixels (JPEG tables, PNG image data)
         return bytes(data)
 
     monkeypatch.setattr(xmp.write.Exiv2Image, "get_bytes", corrupting_get_bytes)
@@ -257,7 +258,7 @@ def test_a_write_that_would_change_the_image_data_is_refused(tmp_path: Path, mon
         write(target)
     assert "image data" in err.value.reason
     assert target.read_bytes() == original
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["boats.jpg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
 
 
 def test_a_write_whose_keywords_do_not_read_back_is_refused(tmp_path: Path, monkeypatch):
