@@ -150,7 +150,6 @@ class _Embedder:
                 item.vector = vector
         return items
 
-
     def _brain(self) -> LocalBrain:
         if self.brain is None:
             from .brains.local import LocalBrain
@@ -321,7 +320,10 @@ class _Session:
             if facts:
                 catalog.record_image(digest, *facts)
         model_id = self._model_id
-        stored = catalog.embedding(digest, model_id) if model_id is not None else None
+        if vector is not None:
+            stored: np.ndarray | None = vector
+        else:
+            stored = catalog.embedding(digest, model_id) if model_id is not None else None
         if stored is None or model_id is None:
             self._fail(Path(path), "no embedding could be computed", None, size, mtime_ns)
             return

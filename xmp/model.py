@@ -44,10 +44,6 @@ class Provenance:
     caption: str | None = None
     alt_text: str | None = None
 
-    def is_empty(self) -> bool:
-        return not (self.tags or self.rejected or self.carried or self.subjects
-                    or self.caption is not None or self.alt_text is not None)
-
 
 @dataclass
 class XmpSource:
@@ -78,7 +74,6 @@ class FileMetadata:
 
     path: Path
     sources: list[XmpSource]
-    content_hash: str | None = None
     #: (size, mtime_ns) of the image when it was read: a write checks nothing changed since.
     signature: tuple[int, int] | None = None
     #: The image file's bytes as read, so a write need not read it again.

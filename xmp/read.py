@@ -9,7 +9,7 @@ from typing import Any
 from .errors import CorruptImageError, MetadataReadError
 from .exiv2 import Exiv2Image
 from .formats import HEIF, RAW, sniff, suffix
-from .hashing import content_hash, jpeg_header_length
+from .hashing import jpeg_header_length
 from .model import AITag, FileMetadata, Provenance, XmpSource
 from .paths import SLASH, split
 
@@ -29,7 +29,7 @@ def existing_sidecar(candidate: Path) -> Path | None:
     return None
 
 
-def read_metadata(path: Path, *, with_hash: bool = False) -> FileMetadata:
+def read_metadata(path: Path) -> FileMetadata:
     """Read the keyword fields of ``path`` from every source it has.
 
     Sources come in the order embedded, ``name.ext.xmp``, ``name.xmp``.
@@ -56,8 +56,7 @@ def read_metadata(path: Path, *, with_hash: bool = False) -> FileMetadata:
             continue
         seen.add(sidecar)
         sources.append(read_sidecar(sidecar))
-    digest = content_hash(path, data) if with_hash else None
-    return FileMetadata(path=path, sources=sources, content_hash=digest, signature=(st.st_size, st.st_mtime_ns),
+    return FileMetadata(path=path, sources=sources, signature=(st.st_size, st.st_mtime_ns),
                         data=data)
 
 
