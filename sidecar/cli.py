@@ -174,9 +174,6 @@ def tags_show(obj: Context, paths: tuple[Path, ...], as_json: bool) -> None:
         except PhotobrainError as exc:
             failures.append({"path": str(path), "reason": exc.reason, "hint": exc.hint})
             _report(exc, obj)
-        except FileNotFoundError:
-            failures.append({"path": str(path), "reason": "no such file"})
-            _report_plain(path, "no such file", None)
     if as_json:
         click.echo(json.dumps({"files": summaries, "failed": failures}, ensure_ascii=False, indent=2))
     else:
