@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
 import stat
@@ -219,7 +220,7 @@ def _write_sidecar(current: XmpSource, wanted: XmpSource) -> None:
         if owned_view(check) != owned_view(wanted):
             raise VerificationError(sidecar, "the rewritten sidecar does not read back as written; left untouched")
 
-    _atomic_replace(sidecar, data, verify, keep_mtime=False, expect=before, create=before is None)
+    _atomic_replace(sidecar, [data], verify, keep_mtime=False, expect=before, create=before is None)
 
 
 def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_mtime: bool,
@@ -233,11 +234,53 @@ def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_m
     if signature is not None and signature != (before_stat.st_size, before_stat.st_mtime_ns):
         raise ConcurrentChangeError(path, "another program changed the file while photobrain was reading it",
                                     "run the command again")
-    image_before = image_data(path, data)
-    # A JPEG's metadata all sits before its first scan: exiv2 rewrites just that header, and the scan data is
-    # appended unchanged (checked below like any write), instead of exiv2 copying megabytes around.
+    image_before = image_data(path, data)  # raises CorruptImageError for a truncated or damaged file
     header = jpeg_header_length(data) if sniff(data) == "jpeg" else None
-    source = data if header is None else data[:header] + b"\xff\xd9"
+    if header is not None:
+        _write_jpeg_header(path, data, header, current, wanted, keep_mtime=keep_mtime, before_stat=before_stat)
+        return
+    out = _edit_metadata(path, data, current, wanted)
+
+    def verify(temp: Path) -> None:
+        written = temp.read_bytes()  # read back from disk, not from memory
+        try:
+            same_image = _same_chunks(image_data(path, written), image_before)
+        except CorruptImageError:
+            same_image = False
+        _check_written(path, temp, written, same_image, wanted)
+
+    _atomic_replace(path, [out], verify, keep_mtime=keep_mtime, expect=before_stat)
+
+
+def _write_jpeg_header(path: Path, data: bytes, header: int, current: XmpSource, wanted: XmpSource, *,
+                       keep_mtime: bool, before_stat: os.stat_result) -> None:
+    """Rewrite a JPEG's metadata header; the rest of the file goes back unchanged, compared byte for byte.
+
+    Everything before a JPEG's first SOS marker is metadata and coding tables: exiv2 edits just that
+    (instead of copying megabytes of scan data around), and the scan data and whatever follows it are
+    written after the new header as they were.
+    """
+    out = _edit_metadata(path, data[:header] + b"\xff\xd9", current, wanted)
+    if not out.endswith(b"\xff\xd9"):
+        raise MetadataWriteError(path, "exiv2 returned an unexpected JPEG header; the file was left untouched")
+    new_header = refresh_iptc_digest(out[:-2])
+    tail = memoryview(data)[header:]
+    joint = new_header + bytes(tail[:4])
+    if jpeg_header_length(joint) != len(new_header) or jpeg_coding_segments(joint) != jpeg_coding_segments(data):
+        raise VerificationError(path, "exiv2 changed the image data (the JPEG's coding tables) while writing metadata; "
+                                      "the original was left untouched")
+
+    def verify(temp: Path) -> None:
+        with open(temp, "rb") as fh:  # read back from disk, not from memory
+            same_image = os.fstat(fh.fileno()).st_size == len(new_header) + len(tail)
+            same_image = same_image and fh.read(len(new_header)) == new_header and _reads_as(fh, tail)
+        _check_written(path, temp, new_header + b"\xff\xd9", same_image, wanted)
+
+    _atomic_replace(path, [new_header, tail], verify, keep_mtime=keep_mtime, expect=before_stat)
+
+
+def _edit_metadata(path: Path, source: bytes, current: XmpSource, wanted: XmpSource) -> bytes:
+    """``source`` (an image, or a JPEG's header) with the owned fields changed from ``current`` to ``wanted``."""
     image = Exiv2Image(path, source)
     try:
         packet = image.read_raw_xmp()
@@ -252,30 +295,33 @@ def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_m
         out = image.get_bytes()
     finally:
         image.close()
-    if header is not None:
-        if not out.endswith(b"\xff\xd9"):
-            raise MetadataWriteError(path, "exiv2 returned an unexpected JPEG header; the file was left untouched")
-        out = out[:-2] + data[header:]
-    if sniff(out) == "jpeg":
-        out = refresh_iptc_digest(out)
+    return refresh_iptc_digest(out) if sniff(out) == "jpeg" else out
 
-    def verify(temp: Path) -> None:
-        written = temp.read_bytes()  # read back from disk, not from memory
-        try:
-            same_image = _same_chunks(image_data(path, written), image_before)
-            if same_image and header is not None:
-                same_image = jpeg_coding_segments(written) == jpeg_coding_segments(data)
-        except CorruptImageError:
-            same_image = False
-        if not same_image:
-            raise VerificationError(path, "exiv2 changed the image data while writing metadata; "
-                                          "the original was left untouched")
-        check = read_source(temp, written, EMBEDDED)
-        if owned_view(check) != owned_view(wanted):
-            raise VerificationError(path, "the rewritten file does not read back the keywords written; "
-                                          "the original was left untouched")
 
-    _atomic_replace(path, out, verify, keep_mtime=keep_mtime, expect=before_stat)
+def _check_written(path: Path, temp: Path, written: bytes, same_image: bool, wanted: XmpSource) -> None:
+    if not same_image:
+        raise VerificationError(path, "exiv2 changed the image data while writing metadata; "
+                                      "the original was left untouched")
+    check = read_source(temp, written, EMBEDDED)
+    if owned_view(check) != owned_view(wanted):
+        raise VerificationError(path, "the rewritten file does not read back the keywords written; "
+                                      "the original was left untouched")
+
+
+def _reads_as(fh: io.BufferedReader, expected: memoryview, chunk: int = 1 << 20) -> bool:
+    """True when the rest of ``fh`` is exactly ``expected``: read and compared a megabyte at a time.
+
+    Reusing one buffer keeps a 10 MB comparison from allocating (and page-faulting) 10 MB;
+    ``bytearray == memoryview`` is a memcmp.
+    """
+    buffer = bytearray(chunk)
+    for start in range(0, len(expected), chunk):
+        part = expected[start:start + chunk]
+        if len(part) < chunk:
+            buffer = bytearray(len(part))
+        if fh.readinto(buffer) != len(part) or buffer != part:
+            return False
+    return fh.read(1) == b""
 
 
 def _same_chunks(a: list[memoryview], b: list[memoryview]) -> bool:
@@ -284,9 +330,9 @@ def _same_chunks(a: list[memoryview], b: list[memoryview]) -> bool:
     return len(a) == len(b) and all(bytes(x) == bytes(y) for x, y in zip(a, b, strict=True))
 
 
-def _atomic_replace(target: Path, data: bytes, verify: Callable[[Path], None], *, keep_mtime: bool,
+def _atomic_replace(target: Path, chunks: list[bytes | memoryview], verify: Callable[[Path], None], *, keep_mtime: bool,
                     expect: os.stat_result | None = None, create: bool = False) -> None:
-    """Write ``data`` beside ``target``, check it, then rename it over ``target``.
+    """Write ``chunks`` (one after another) beside ``target``, check it, then rename it over ``target``.
 
     ``expect`` is the target's stat when it was read: if it changed since,
     nothing is replaced. With ``create`` the target must not exist yet.
@@ -298,7 +344,8 @@ def _atomic_replace(target: Path, data: bytes, verify: Callable[[Path], None], *
     try:
         try:
             with open(temp, "xb") as fh:
-                fh.write(data)
+                for chunk in chunks:
+                    fh.write(chunk)
                 fh.flush()
                 os.fsync(fh.fileno())
             old = target.stat() if target.exists() else None

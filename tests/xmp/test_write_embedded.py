@@ -261,6 +261,35 @@ def test_a_write_that_would_change_the_image_data_is_refused(tmp_path: Path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
 
 
+@pytest.mark.parametrize("damage", ["flipped byte", "cut short", "extra bytes"])
+def test_scan_data_that_does_not_reach_the_disk_intact_is_refused(tmp_path: Path, monkeypatch, damage: str):
+    # A JPEG write sends exiv2 only the header and writes the scan data back itself: what lands on disk
+    # is read back and compared with the original's scan data byte for byte.
+    import xmp.write
+
+    target = tmp_path / "boats.jpg"
+    shutil.copy2(SAMPLES / KEYWORDED, target)
+    original = target.read_bytes()
+    real_replace = xmp.write._atomic_replace
+
+    def damaging_replace(path, chunks, verify, **kwargs):
+        scan = bytearray(chunks[-1])
+        if damage == "flipped byte":
+            scan[len(scan) // 2] ^= 0x01
+        elif damage == "cut short":
+            del scan[-1000:]
+        else:
+            scan += b"\0"
+        return real_replace(path, [*chunks[:-1], bytes(scan)], verify, **kwargs)
+
+    monkeypatch.setattr(xmp.write, "_atomic_replace", damaging_replace)
+    with pytest.raises(VerificationError) as err:
+        write(target)
+    assert "image data" in err.value.reason
+    assert target.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
 def test_a_write_whose_keywords_do_not_read_back_is_refused(tmp_path: Path, monkeypatch):
     import xmp.write
 
