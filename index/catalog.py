@@ -8,6 +8,7 @@ Paths are stored as bytes, so any name the file system allows round-trips.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -19,7 +20,8 @@ import numpy as np
 
 from xmp.errors import PhotobrainError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+VID_MASK = (1 << 63) - 1
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -71,6 +73,32 @@ MIGRATIONS: dict[int, str] = {
         summary TEXT
     );
     """,
+    # 2: search. Every image with an embedding gets a vector id (the FAISS id: 63 bits of a hash of the content
+    # hash, probed on collision, so two images never share one), a sequence number telling the index what it has
+    # not seen yet, and the text the keyword channel searches, per file.
+    2: """
+    CREATE TABLE vectors (
+        vid INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE
+    );
+    -- a rowid table: 2 KB vectors in a WITHOUT ROWID b-tree took 2.3 times their size on disk
+    CREATE TABLE embeddings_v2 (
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL,
+        model_id INTEGER NOT NULL REFERENCES models(id),
+        seq INTEGER NOT NULL DEFAULT 0,
+        vector BLOB NOT NULL,
+        UNIQUE (hash, model_id)
+    );
+    INSERT INTO embeddings_v2 (hash, model_id, vector) SELECT hash, model_id, vector FROM embeddings;
+    DROP TABLE embeddings;
+    ALTER TABLE embeddings_v2 RENAME TO embeddings;
+    CREATE INDEX embeddings_seq ON embeddings(model_id, seq);
+    CREATE VIRTUAL TABLE file_text USING fts5(
+        name, folders, keywords, tags, caption,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    """,
 }
 
 
@@ -111,6 +139,7 @@ class Catalog:
         self.path = path
         self.db = connection
         self._lock_fd = lock_fd
+        self._seq = 0
 
     @classmethod
     def open(cls, path: Path, *, exclusive: bool = True) -> Catalog:
@@ -131,8 +160,12 @@ class Catalog:
                                         "wait for it to finish, or use another catalog with --catalog") from None
         try:
             db = sqlite3.connect(path, timeout=30)
+            # big pages for a new catalog: seven 2 KB embeddings fill a 16 KB page, one fills a 4 KB page half
+            db.execute("PRAGMA page_size=16384")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            # reads through a memory map: re-scoring 40 search candidates took 1.2 ms with read() calls, 0.24 ms so
+            db.execute("PRAGMA mmap_size=68719476736")
             db.execute("PRAGMA foreign_keys=ON")
             catalog = cls(path, db, lock_fd)
             catalog._migrate()
@@ -184,6 +217,11 @@ class Catalog:
             with self.db:
                 self.db.executescript("BEGIN;" + MIGRATIONS[target] +
                                       f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{target}'); COMMIT;")
+            if target == 2:
+                for (digest,) in self.db.execute("SELECT DISTINCT hash FROM embeddings").fetchall():
+                    self.vector_id(digest)
+                self.db.commit()
+        self._seq = int(self.db.execute("SELECT coalesce(max(seq), 0) FROM embeddings").fetchone()[0])
 
     @property
     def schema_version(self) -> int:
@@ -255,8 +293,50 @@ class Catalog:
         return {h for (h,) in self.db.execute("SELECT hash FROM embeddings WHERE model_id = ?", (model_id,))}
 
     def store_embedding(self, digest: str, model_id: int, vector: np.ndarray) -> None:
-        self.db.execute("INSERT OR REPLACE INTO embeddings (hash, model_id, vector) VALUES (?, ?, ?)",
-                        (digest, model_id, np.asarray(vector, dtype=np.float32).tobytes()))
+        self.vector_id(digest)
+        self._seq += 1
+        self.db.execute("INSERT OR REPLACE INTO embeddings (hash, model_id, vector, seq) VALUES (?, ?, ?, ?)",
+                        (digest, model_id, np.asarray(vector, dtype=np.float32).tobytes(), self._seq))
+
+    def vector_id(self, digest: str) -> int:
+        """The image's FAISS id: 63 bits of a hash of its content hash; the next free one on a collision."""
+        row = self.db.execute("SELECT vid FROM vectors WHERE hash = ?", (digest,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        vid = int.from_bytes(hashlib.blake2b(digest.encode(), digest_size=8).digest(), "big") >> 1
+        while self.db.execute("SELECT 1 FROM vectors WHERE vid = ?", (vid,)).fetchone() is not None:
+            vid = (vid + 1) & VID_MASK
+        self.db.execute("INSERT INTO vectors (vid, hash) VALUES (?, ?)", (vid, digest))
+        return vid
+
+    def vectors_of(self, vids: Iterable[int], model_id: int) -> dict[int, tuple[str, np.ndarray]]:
+        """vector id -> (content hash, stored embedding) for the given ids."""
+        vids = [int(v) for v in vids]
+        found: dict[int, tuple[str, np.ndarray]] = {}
+        for start in range(0, len(vids), 500):
+            chunk = vids[start:start + 500]
+            rows = self.db.execute(
+                f"SELECT v.vid, v.hash, e.vector FROM vectors v CROSS JOIN embeddings e ON e.hash = v.hash "
+                f"WHERE e.model_id = ? AND v.vid IN ({','.join('?' * len(chunk))})", (model_id, *chunk)).fetchall()
+            for vid, digest, blob in rows:
+                found[vid] = (digest, np.frombuffer(blob, dtype=np.float32))
+        return found
+
+    def embeddings_since(self, model_id: int, seq: int, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+        """(vector ids, vectors, highest seq) in batches, for every embedding of ``model_id`` stored after ``seq``."""
+        cursor = self.db.execute("SELECT v.vid, e.vector, e.seq FROM embeddings e JOIN vectors v ON v.hash = e.hash "
+                                 "WHERE e.model_id = ? AND e.seq > ? ORDER BY e.seq", (model_id, seq))
+        while rows := cursor.fetchmany(batch):
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            yield ids, vectors, int(rows[-1][2])
+
+    def embedding_count(self, model_id: int) -> int:
+        return int(self.db.execute("SELECT count(*) FROM embeddings WHERE model_id = ?", (model_id,)).fetchone()[0])
+
+    def last_seq(self, model_id: int) -> int:
+        row = self.db.execute("SELECT coalesce(max(seq), 0) FROM embeddings WHERE model_id = ?", (model_id,)).fetchone()
+        return int(row[0])
 
     def embedding(self, digest: str, model_id: int) -> np.ndarray | None:
         row = self.db.execute("SELECT vector FROM embeddings WHERE hash = ? AND model_id = ?",
@@ -274,6 +354,37 @@ class Catalog:
         return [(p, s, bool(i)) for p, s, i in self.db.execute(
             "SELECT path, score, implied FROM tags WHERE hash = ? AND model_id = ? ORDER BY score DESC, path",
             (digest, model_id))]
+
+    # the keyword channel ------------------------------------------------------------------------
+
+    def set_text(self, path: Path, *, folders: str, tags: str, keywords: str | None = None,
+                 caption: str | None = None) -> None:
+        """What the keyword search knows of a file; ``keywords``/``caption`` of None keep the stored ones."""
+        row = self.db.execute("SELECT id FROM files WHERE path = ?", (encode_path(path),)).fetchone()
+        if row is None:
+            return
+        file_id = int(row[0])
+        old = self.db.execute("SELECT keywords, caption FROM file_text WHERE rowid = ?", (file_id,)).fetchone()
+        if old is not None:
+            keywords = old[0] if keywords is None else keywords
+            caption = old[1] if caption is None else caption
+            self.db.execute("DELETE FROM file_text WHERE rowid = ?", (file_id,))
+        self.db.execute("INSERT INTO file_text (rowid, name, folders, keywords, tags, caption) VALUES (?, ?, ?, ?, ?, ?)",
+                        (file_id, Path(path).name, folders, keywords or "", tags, caption or ""))
+
+    def keyword_matches(self, expression: str, limit: int) -> list[tuple[Path, str, float]]:
+        """(path, content hash, bm25 rank: lower is better) of files whose text matches an FTS5 ``expression``.
+
+        Columns are weighted: the user's keywords first, then AI tags, caption, file name, folders.
+        """
+        try:
+            rows = self.db.execute(
+                "SELECT f.path, f.hash, bm25(file_text, 2.0, 1.0, 10.0, 4.0, 3.0) AS rank FROM file_text "
+                "JOIN files f ON f.id = file_text.rowid WHERE file_text MATCH ? AND f.status = 'ok' "
+                "ORDER BY rank LIMIT ?", (expression, limit)).fetchall()
+        except sqlite3.OperationalError:  # an expression FTS5 cannot parse matches nothing
+            return []
+        return [(decode_path(blob), digest, float(rank)) for blob, digest, rank in rows]
 
     def commit(self) -> None:
         self.db.commit()

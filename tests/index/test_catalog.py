@@ -55,3 +55,35 @@ def test_paths_of_any_kind_round_trip_and_prefix_queries_stay_in_their_folder(tm
         assert os.fsencode(next(iter(p for p in rows if p.name.startswith("caf")))) == os.fsencode(odd)
         assert catalog.embedding("h1", 1).tolist() == [1.0, 0.0, 0.0]
         assert catalog.counts()["files"] == 3
+
+
+def test_a_version_1_catalog_is_migrated_and_its_images_get_vector_ids(tmp_path: Path):
+    from index.catalog import MIGRATIONS
+
+    path = tmp_path / "c.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(MIGRATIONS[1])
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        db.execute("INSERT INTO images VALUES ('h1', 10, 10, 'JPEG', 'now')")
+        db.execute("INSERT INTO models VALUES (1, 'fp', 'clip:test', 4)")
+        db.execute("INSERT INTO embeddings VALUES ('h1', 1, ?)", (np.ones(4, np.float32).tobytes(),))
+    with Catalog.open(path) as catalog:
+        assert catalog.schema_version == SCHEMA_VERSION
+        (vid,) = catalog.db.execute("SELECT vid FROM vectors WHERE hash = 'h1'").fetchone()  # given on migration
+        assert catalog.vector_id("h1") == vid and catalog.vectors_of([vid], 1)[vid][0] == "h1"
+        ids, vectors, _ = next(catalog.embeddings_since(1, -1))
+        assert list(ids) == [vid] and vectors.tolist() == [[1.0] * 4]
+        catalog.store_embedding("h2", 1, np.zeros(4, np.float32))
+        assert [list(i) for i, _, _ in catalog.embeddings_since(1, 0)] == [[catalog.vector_id("h2")]]
+
+
+def test_two_images_never_share_a_vector_id(tmp_path: Path):
+    with Catalog.open(tmp_path / "c.db") as catalog:
+        wanted = catalog.vector_id("first")
+        catalog.db.execute("DELETE FROM vectors")
+        catalog.db.execute("INSERT INTO vectors VALUES (?, 'squatter')", (wanted,))  # a collision, forced
+        assert catalog.vector_id("first") == wanted + 1
+        assert catalog.vector_id("first") == wanted + 1  # stable once given
+        hashes = dict(catalog.db.execute("SELECT vid, hash FROM vectors").fetchall())
+        assert hashes == {wanted: "squatter", wanted + 1: "first"}
