@@ -1,0 +1,42 @@
+"""``photobrain status``: what the catalog and its search indexes hold."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from xmp.errors import PhotobrainError
+
+from .catalog import Catalog
+from .store import files_for
+
+
+def library_status(catalog_path: Path) -> dict:
+    """Counts (files, unique images, duplicates, missing, failed), models, indexes, sizes on disk, the last run."""
+    catalog_path = Path(catalog_path)
+    if not catalog_path.exists():
+        raise PhotobrainError(catalog_path, "there is no catalog here yet", "run 'photobrain tag PATH' first")
+    with Catalog.open(catalog_path, exclusive=False) as catalog:
+        db = catalog.db
+        one = lambda sql: int(db.execute(sql).fetchone()[0])  # noqa: E731
+        files = one("SELECT count(*) FROM files WHERE status = 'ok'")
+        images = one("SELECT count(DISTINCT hash) FROM files WHERE status = 'ok'")
+        counts = {"files": files, "images": images, "duplicates": files - images,
+                  "missing": one("SELECT count(*) FROM files WHERE status = 'missing'"),
+                  "failed": one("SELECT count(*) FROM files WHERE status = 'failed'")}
+        models = []
+        for model_id, fingerprint, label, dim in db.execute("SELECT id, fingerprint, label, dim FROM models ORDER BY id"):
+            index_files = files_for(catalog_path, fingerprint)
+            index = None
+            try:
+                info = json.loads(index_files.index.with_suffix(".json").read_text())
+                info["bytes"] = sum(p.stat().st_size for p in (index_files.index, index_files.background) if p.exists())
+                index = info
+            except (OSError, ValueError):
+                pass
+            models.append({"label": label, "fingerprint": fingerprint, "dim": dim,
+                           "embeddings": catalog.embedding_count(model_id), "index": index})
+        row = db.execute("SELECT command, started, finished, summary FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        last_run = dict(zip(("command", "started", "finished", "summary"), row, strict=True)) if row else None
+    sizes = sum(p.stat().st_size for p in (catalog_path, Path(f"{catalog_path}-wal")) if p.exists())
+    return {"catalog": str(catalog_path), "catalog_bytes": sizes, "counts": counts, "models": models,
+            "last_run": last_run}
