@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Literal, cast
 import numpy as np
 
 from index.catalog import Catalog
-from xmp import AITag, PhotobrainError, TagRequest, WriteOptions, content_hash, is_image, write_tags
+from xmp import AITag, PhotobrainError, TagRequest, WriteOptions, content_hash, is_image, read_metadata, write_tags
+from xmp.view import summarize
 
 from .brains.local import ModelSpec
 
@@ -113,6 +114,8 @@ class _Item:
     facts: tuple[int, int, str] | None = None
     reason: str | None = None
     hint: str | None = None
+    keywords: str | None = None  # the user's own keywords and captions, for the keyword search
+    caption: str | None = None
 
 
 class _Embedder:
@@ -134,6 +137,7 @@ class _Embedder:
                     data = fh.read()
                 item.size, item.mtime_ns = st.st_size, st.st_mtime_ns
                 item.digest = content_hash(path, data)
+                item.keywords, item.caption = keyword_text(path, data)
                 if item.digest in self.known:
                     continue
                 brain = self._brain()
@@ -159,6 +163,16 @@ class _Embedder:
 
 
 _worker: _Embedder | None = None
+
+
+def keyword_text(path: Path, data: bytes) -> tuple[str | None, str | None]:
+    """The user's keywords (flat and hierarchical) and captions of a file, as text; (None, None) if unreadable."""
+    try:
+        summary = summarize(read_metadata(path, data))
+    except PhotobrainError:
+        return None, None
+    keywords = " ; ".join([*summary.user_keywords, *(p.replace("/", " ") for p in summary.user_hierarchy)])
+    return keywords, " ; ".join(summary.captions.values())
 
 
 def _init_worker(spec: ModelSpec, known: frozenset[str], max_megapixels: float) -> None:
@@ -203,6 +217,12 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
                 catalog.commit()
                 assert run is not None
                 catalog.finish_run(run, str(result.summary()))
+        if not options.dry_run and not result.interrupted and session._model_id is not None:
+            # the search index is derived from the catalog: bring it up to date with what this run stored
+            # (imported here: the worker processes, which import this module, never need FAISS)
+            from index.store import update_index
+
+            update_index(catalog, session._model_id, model_fp, log=log)
     result.seconds = time.monotonic() - started
     return result
 
@@ -215,6 +235,8 @@ class _Session:
             model_fp, tagset, catalog, run, result, log)
         self._concepts: np.ndarray | None = None
         self._model_id: int | None = catalog.find_model(model_fp)
+        self._roots = sorted((Path(os.path.abspath(p)) for p in options.paths if Path(p).is_dir()),
+                             key=lambda p: -len(p.parts))  # the deepest root a file is under names its folders
         self.write_options = None if options.write == "none" else WriteOptions(
             mode=cast(Literal["embed", "sidecar", "auto"], options.write),
             sidecar_name=cast(Literal["ext", "base", "both"], options.sidecar_name), root=options.root,
@@ -299,7 +321,7 @@ class _Session:
                     self._fail(Path(item.path), item.reason or "unreadable", item.hint, item.size, item.mtime_ns)
                     continue
                 self._finish(item.path, item.digest, item.size, item.mtime_ns, vector=item.vector,
-                             facts=item.facts, status=None)
+                             facts=item.facts, status=None, text=(item.keywords, item.caption))
             self.catalog.commit()  # a crash or Ctrl-C loses at most this batch
             if first_batch_at is None:
                 first_batch_at, embedded_then = time.monotonic(), self.result.embedded
@@ -312,7 +334,8 @@ class _Session:
     # -- per file ------------------------------------------------------------------------------
 
     def _finish(self, path: str, digest: str, size: int, mtime_ns: int, *, vector: np.ndarray | None,
-                status: str | None, facts: tuple[int, int, str] | None = None) -> None:
+                status: str | None, facts: tuple[int, int, str] | None = None,
+                text: tuple[str | None, str | None] = (None, None)) -> None:
         catalog = self.catalog
         if vector is not None:
             self.result.embedded += 1
@@ -358,6 +381,18 @@ class _Session:
         self.result.files.append(outcome)
         catalog.record_file(Path(path), size=size, mtime_ns=mtime_ns, digest=digest, status="ok",
                             tagset=self.tagset, run=self.run_id)
+        catalog.set_text(Path(path), folders=self._folders(path), keywords=text[0], caption=text[1],
+                         tags=" ; ".join(" ".join(t.path) for t in selected))
+
+    def _folders(self, path: str) -> str:
+        """The folders between the tagged root and the file: searchable words ("2024 Norway trip")."""
+        here = Path(os.path.abspath(path)).parent
+        for root in self._roots:
+            try:
+                return " ".join(here.relative_to(root).parts)
+            except ValueError:
+                continue
+        return ""
 
     def _request(self, selected: list[Selected]) -> TagRequest:
         return TagRequest(tags=tuple(AITag(t.path, t.score, self.spec.label, self.vocab.version) for t in selected))

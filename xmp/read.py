@@ -29,8 +29,8 @@ def existing_sidecar(candidate: Path) -> Path | None:
     return None
 
 
-def read_metadata(path: Path) -> FileMetadata:
-    """Read the keyword fields of ``path`` from every source it has.
+def read_metadata(path: Path, data: bytes | None = None) -> FileMetadata:
+    """Read the keyword fields of ``path`` from every source it has (``data``: its bytes, if already read).
 
     Sources come in the order embedded, ``name.ext.xmp``, ``name.xmp``.
     Raises :class:`MetadataReadError` (or :class:`CorruptImageError`) with the
@@ -39,7 +39,8 @@ def read_metadata(path: Path) -> FileMetadata:
     path = Path(path)
     try:
         st = path.stat()
-        data = path.read_bytes()
+        if data is None:
+            data = path.read_bytes()
     except OSError as exc:
         raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
     sources: list[XmpSource] = []
