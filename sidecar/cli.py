@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .search_cli import register as register_search_commands
 
 
 class Context:
@@ -248,7 +249,12 @@ def load_config() -> dict:
     if unknown:
         raise PhotobrainError(path, f"unknown setting(s) {', '.join(sorted(unknown))}",
                               f"known settings: {', '.join(sorted(CONFIG_KEYS))}")
-    return {"tag": data}
+    search = {key: data[key] for key in ("model", "pretrained", "catalog") if key in data}
+    return {"tag": data, "search": search, "similar": search, "serve": search, "status": {k: v for k, v in search.items()
+            if k == "catalog"}, "index": {"rebuild": search}}
+
+
+register_search_commands(cli)
 
 
 def main() -> None:

@@ -1,0 +1,112 @@
+"""Putting a searcher together: the catalog, the model's index, and the model itself only when needed.
+
+``similar`` on a file the catalog knows uses its stored vector: no torch
+import, no model load. A text query, or a file the catalog does not know,
+loads the model on first need (a resident ``photobrain serve`` keeps it).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from index.catalog import Catalog
+from index.search import Searcher
+from xmp.errors import PhotobrainError
+
+from .models import resolve
+
+if TYPE_CHECKING:
+    from .brains.local import LocalBrain, ModelSpec
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    catalog: Path
+    model: str | None = None
+    pretrained: str | None = None
+
+
+def open_searcher(settings: SearchSettings, *, threads: int | None = None,
+                  log: Callable[[str], None] = lambda m: None) -> Searcher:
+    """A searcher over ``settings.catalog`` for the configured model (updating its index if the catalog moved on)."""
+    from index.store import files_for, index_state, load_background, update_index
+    from index.vectors import VectorIndex, single_threaded
+
+    if not settings.catalog.exists():
+        raise PhotobrainError(settings.catalog, "there is no catalog here yet",
+                              "run 'photobrain tag PATH' first (or pass the --catalog you tagged with)")
+    spec = resolve(settings.model, settings.pretrained, download=False)
+    model_fp = spec.fingerprint()
+    catalog = Catalog.open(settings.catalog, exclusive=False)
+    model_id = catalog.find_model(model_fp)
+    if model_id is None:
+        catalog.close()
+        raise PhotobrainError(settings.catalog, f"no photo in this catalog has been tagged with {spec.label}",
+                              "run 'photobrain tag' with this model, or pass the --model/--pretrained you tagged with")
+    single_threaded()
+    state = index_state(settings.catalog, model_fp)
+    fresh = state is not None and state.get("seq") == catalog.last_seq(model_id) and files_for(
+        settings.catalog, model_fp).index.exists()
+    index = VectorIndex.load(files_for(settings.catalog, model_fp).index) if fresh else update_index(
+        catalog, model_id, model_fp, log=log)
+    background = load_background(settings.catalog, model_fp)
+    if index is None or background is None:
+        catalog.close()
+        raise PhotobrainError(settings.catalog, "the search index is missing", "run 'photobrain index rebuild'")
+    model = _LazyModel(spec, threads)
+    return Searcher(catalog, model_id, index, background, model_label=spec.label,
+                    embed_text=model.embed_text, embed_image=model.embed_image)
+
+
+class _LazyModel:
+    """The open_clip model, loaded on the first text query or unknown file."""
+
+    def __init__(self, spec: ModelSpec, threads: int | None):
+        self.spec, self.threads = spec, threads
+        self.brain: LocalBrain | None = None
+
+    def _brain(self) -> LocalBrain:
+        if self.brain is None:
+            from .brains.local import LocalBrain
+
+            self.brain = LocalBrain(self.spec, threads=self.threads)
+        return self.brain
+
+    def embed_text(self, query: str) -> np.ndarray:
+        return self._brain().embed_texts([query])[0]
+
+    def embed_image(self, path: Path) -> np.ndarray:
+        from .decode import decode
+
+        brain = self._brain()
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise PhotobrainError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+        image = decode(Path(path), data, min_side=brain.input_size).image
+        return brain.embed_images([image])[0]
+
+
+def open_file(path: str) -> None:
+    """Show a result in the desktop's default viewer."""
+    import shutil
+    import subprocess
+    import sys
+
+    if sys.platform == "darwin":
+        command = ["open", path]
+    elif os.name == "nt":
+        os.startfile(path)  # type: ignore[attr-defined]
+        return
+    else:
+        opener = shutil.which("xdg-open")
+        if opener is None:
+            raise PhotobrainError(path, "no program to open files with (xdg-open is missing)",
+                                  "install xdg-utils, or leave out --open")
+        command = [opener, path]
+    subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
