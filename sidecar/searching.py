@@ -110,3 +110,37 @@ def open_file(path: str) -> None:
                                   "install xdg-utils, or leave out --open")
         command = [opener, path]
     subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def index_refresher(searcher: Searcher) -> Callable[[], None]:
+    """A function that reloads ``searcher``'s index when a ``tag`` run (or a rebuild) replaced it on disk.
+
+    A resident service calls it before each request, so photos tagged while it runs are found.
+    """
+    from index.store import files_for, load_background
+    from index.vectors import VectorIndex
+
+    catalog_path = searcher.catalog.path
+    (model_fp,) = searcher.catalog.db.execute("SELECT fingerprint FROM models WHERE id = ?",
+                                              (searcher.model_id,)).fetchone()
+    files = files_for(catalog_path, model_fp)
+
+    def stamp() -> int | None:
+        try:
+            return files.state.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    seen = [stamp()]
+
+    def refresh() -> None:
+        now = stamp()
+        if now is None or now == seen[0]:
+            return
+        background = load_background(catalog_path, model_fp)
+        searcher.index = VectorIndex.load(files.index)
+        if background is not None:
+            searcher.background = background
+        seen[0] = now
+
+    return refresh

@@ -27,7 +27,7 @@ from pathlib import Path
 from index.search import Hit, Searcher, SearchResult
 from xmp.errors import PhotobrainError
 
-from .searching import SearchSettings, open_searcher
+from .searching import SearchSettings, index_refresher, open_searcher
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
@@ -46,7 +46,7 @@ def serve(settings: SearchSettings, *, port: int = 0, ready: Callable[[dict], No
     searcher.embed_text("warm up")  # load the model and run the text tower once
     token = secrets.token_urlsafe(32)
     server = HTTPServer(("127.0.0.1", port), BaseHTTPRequestHandler)
-    server.RequestHandlerClass = _handler(searcher, token, settings, server.server_address[1])
+    server.RequestHandlerClass = _handler(searcher, token, settings, server.server_address[1], index_refresher(searcher))
     info = {"pid": os.getpid(), "port": server.server_address[1], "token": token,
             "catalog": str(Path(os.path.abspath(settings.catalog))), "model": settings.model,
             "pretrained": settings.pretrained}
@@ -94,7 +94,8 @@ def refusal(client: str, headers, port: int, token: str) -> tuple[int, str] | No
     return None
 
 
-def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int) -> type[BaseHTTPRequestHandler]:
+def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int,
+             refresh: Callable[[], None]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "photobrain"
 
@@ -137,6 +138,7 @@ def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int
             if (request.get("model"), request.get("pretrained")) != (settings.model, settings.pretrained):
                 self._reply(409, {"error": "this service runs another model"})
                 return
+            refresh()  # a tag run since the last request replaced the index: answer from the new one
             folder = Path(request["in"]) if request.get("in") else None
             n, cutoff = int(request.get("n", 20)), float(request.get("cutoff", 3.0))
             try:

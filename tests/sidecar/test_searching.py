@@ -192,18 +192,57 @@ def test_without_a_catalog_search_says_to_tag_first(tmp_path, tiny_clip):
 
 # --- the resident service ---------------------------------------------------------------------------
 
-@pytest.fixture
-def service(tagged, tiny_clip):
-    env = {**os.environ, "PHOTOBRAIN_CACHE": str(tagged / "cache"), "PHOTOBRAIN_CONFIG": str(tagged / "none.toml")}
-    process = subprocess.Popen([sys.executable, "-m", "sidecar", "serve", "--catalog", str(tagged / "catalog.db"),
+def start_service(base: Path, catalog: Path, tiny_clip) -> subprocess.Popen:
+    env = {**os.environ, "PHOTOBRAIN_CACHE": str(base / "cache"), "PHOTOBRAIN_CONFIG": str(base / "none.toml")}
+    process = subprocess.Popen([sys.executable, "-m", "sidecar", "serve", "--catalog", str(catalog),
                                 "--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path)],
                                cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     line = process.stderr.readline()
     assert "listening" in line, line + process.stderr.read()
-    yield json.loads(service_file(tagged / "catalog.db").read_text())
+    return process
+
+
+def stop_service(process: subprocess.Popen, catalog: Path) -> None:
     process.terminate()
     process.wait(timeout=10)
-    assert not service_file(tagged / "catalog.db").exists()
+    assert not service_file(catalog).exists()
+
+
+@pytest.fixture
+def service(tagged, tiny_clip):
+    process = start_service(tagged, tagged / "catalog.db", tiny_clip)
+    yield json.loads(service_file(tagged / "catalog.db").read_text())
+    stop_service(process, tagged / "catalog.db")
+
+
+def test_a_running_service_finds_photos_tagged_after_it_started(tmp_path, tiny_clip, tagged):
+    from conftest import SAMPLES
+
+    library = tmp_path / "library"
+    library.mkdir()
+    for name in ("plants/dandelions.jpg", "landscapes/forest stream.jpg", "people/astronaut.png"):
+        shutil.copy2(SAMPLES / name, library / Path(name).name)
+    catalog = tmp_path / "catalog.db"
+    options = TagOptions(paths=(library,), catalog=catalog, model=str(tiny_clip.config_path),
+                         pretrained=str(tiny_clip.checkpoint_path), write="none", jobs=1)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PHOTOBRAIN_CACHE", str(tagged / "cache"))
+    try:
+        run_tag(options, log=lambda m: None)
+        process = start_service(tagged, catalog, tiny_clip)
+        try:
+            newcomer = library / "later" / "valley.jpg"
+            newcomer.parent.mkdir()
+            shutil.copy2(SAMPLES / ORIGINAL, newcomer)
+            run_tag(options, log=lambda m: None)
+            answer = call_service(SearchSettings(catalog, str(tiny_clip.config_path), str(tiny_clip.checkpoint_path)),
+                                  "/similar", {"path": str(library / "dandelions.jpg"), "n": 10, "cutoff": -100})
+            assert answer is not None and answer.served_by == "service"
+            assert str(newcomer) in {h.path for h in answer.hits}
+        finally:
+            stop_service(process, catalog)
+    finally:
+        patch.undo()
 
 
 def http(port: int, method: str, path: str, headers: dict, body: bytes = b"") -> tuple[int, dict]:
