@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""How fast search and "find similar" are, next to the brute-force numpy search tools such as rclip use.
+
+Run: .venv/bin/python bench/bench_search.py [--sizes 50000,200000,1000000] [--queries 200]
+
+For each size, a synthetic catalog of clustered 512-d vectors (the default
+model's width), with a real file (empty) behind every path, goes through
+photobrain's own code: ``index.store.update_index`` builds the index the way
+``tag`` does. Prints, per size:
+  1. the index type, build time, size on disk, and its memory once mapped;
+  2. vector search alone (one FAISS thread), p50/p95, and recall@10 against exact search;
+  3. brute-force numpy search on the same vectors (``vectors @ query`` then a sort), p50/p95;
+and at the largest size, through a warm ``photobrain serve``:
+  4. text queries end to end (HTTP, CLIP text encoding of ViT-B-32-256, vector search, keyword search, files
+     resolved), p50/p95; the text encoding alone, trimmed and with the usual 77-token padding;
+  5. ``similar`` on an indexed file, p50/p95;
+and at 200k (or the size nearest it):
+  6. the cold command line ``photobrain similar FILE``, whole process, and whether it imported torch.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ARCH = "ViT-B-32-256"
+DIM = 512
+WORDS = "beach mountain harbour forest city street market garden lake river snow desert bridge tower".split()
+
+
+def clustered(count: int, seed: int, clusters: int = 2000) -> np.ndarray:
+    centres = np.random.default_rng(7).standard_normal((clusters, DIM)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    out = np.empty((count, DIM), dtype=np.float32)
+    for start in range(0, count, 100_000):
+        n = min(100_000, count - start)
+        block = centres[rng.integers(clusters, size=n)] + 0.9 * rng.standard_normal((n, DIM)).astype(np.float32)
+        out[start:start + n] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def make_catalog(work: Path, vectors: np.ndarray, fingerprint: str) -> tuple[Path, list[Path]]:
+    """A catalog as `tag` leaves it: files (real, empty), images, embeddings, vector ids, keyword text."""
+    from index.catalog import Catalog
+
+    library = work / "library"
+    catalog_path = work / "catalog.db"
+    paths = []
+    with Catalog.open(catalog_path) as catalog:
+        model_id = catalog.model_id(fingerprint, f"clip:{ARCH}/random", DIM)
+        for i, vector in enumerate(vectors):
+            folder = library / f"{2000 + i // 50_000}" / f"{i // 1000:04d}"
+            if i % 1000 == 0:
+                folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"IMG_{i:07d}.jpg"
+            path.touch()
+            paths.append(path)
+            digest = f"{i:032x}"
+            catalog.record_image(digest, 6000, 4000, "JPEG")
+            catalog.record_file(path, size=0, mtime_ns=path.stat().st_mtime_ns, digest=digest, status="ok")
+            catalog.store_embedding(digest, model_id, vector)
+            catalog.set_text(path, folders=f"{2000 + i // 50_000} {i // 1000:04d}",
+                             tags=f"{WORDS[i % len(WORDS)]} ; {WORDS[(i * 7) % len(WORDS)]}",
+                             keywords="Anna" if i % 997 == 0 else "")
+            if i % 20_000 == 0:
+                catalog.commit()
+        catalog.commit()
+    return catalog_path, paths
+
+
+def percentiles(samples: list[float]) -> str:
+    a = np.asarray(samples) * 1000
+    return f"p50 {np.percentile(a, 50):7.2f} ms  p95 {np.percentile(a, 95):7.2f} ms"
+
+
+def rss_mb() -> float:
+    """Resident memory now (Linux), in MB."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def bench_size(work: Path, size: int, queries: int, fingerprint: str) -> dict:
+    from index.catalog import Catalog
+    from index.store import files_for, update_index
+    from index.vectors import VectorIndex, single_threaded
+
+    vectors = clustered(size, seed=size)
+    started = time.perf_counter()
+    catalog_path, paths = make_catalog(work, vectors, fingerprint)
+    made = time.perf_counter() - started
+    started = time.perf_counter()
+    with Catalog.open(catalog_path) as catalog:
+        update_index(catalog, catalog.find_model(fingerprint), fingerprint)
+    built = time.perf_counter() - started
+    files = files_for(catalog_path, fingerprint)
+    single_threaded()
+    before = rss_mb()
+    started = time.perf_counter()
+    index = VectorIndex.load(files.index)
+    loaded = time.perf_counter() - started
+    probe = clustered(queries, seed=size + 1)
+    timings, found = [], []
+    for q in probe:
+        t = time.perf_counter()
+        _, ids = index.search(q, 10)
+        timings.append(time.perf_counter() - t)
+        found.append(ids[0])
+    mapped = rss_mb() - before
+    # what search does: the index's candidates re-scored exactly with the catalog's vectors
+    from index.search import Searcher
+    from index.store import load_background
+
+    reranked, refined = [], []
+    with Catalog.open(catalog_path, exclusive=False) as catalog:
+        searcher = Searcher(catalog, catalog.find_model(fingerprint), index, load_background(catalog_path, fingerprint),
+                            model_label="bench")
+        for q in probe:
+            t = time.perf_counter()
+            top = searcher._semantic(q, 10, None, cutoff=-1e9)[:10]
+            reranked.append(time.perf_counter() - t)
+            refined.append([int(digest, 16) for digest, _, _ in top])
+    # brute force as rclip does it: one matrix-vector product over every feature, then a sort
+    brute, exact = [], []
+    for q in probe:
+        t = time.perf_counter()
+        scores = vectors @ q
+        top = np.argsort(-scores)[:10]
+        brute.append(time.perf_counter() - t)
+        exact.append(top)
+    ids_of_rows = np.asarray([int.from_bytes(hashlib.blake2b(f"{i:032x}".encode(), digest_size=8).digest(), "big") >> 1
+                              for i in range(size)], dtype=np.int64)
+    recall = float(np.mean([len(set(ids_of_rows[e]) & set(f)) / 10 for e, f in zip(exact, found, strict=True)]))
+    recall_refined = float(np.mean([len(set(e) & set(f)) / 10 for e, f in zip(exact, refined, strict=True)]))
+    print(f"\n{size:,} images (catalog made in {made:.0f} s, {catalog_path.stat().st_size / 1e6:.0f} MB)")
+    print(f"  1. index {index.info.kind}" + (f" ({index.info.nlist} lists, nprobe {index.info.nprobe})"
+                                             if index.info.kind != "flat" else "")
+          + f": built in {built:.1f} s, {files.index.stat().st_size / 1e6:.0f} MB on disk, opened in "
+          f"{1000 * loaded:.1f} ms (memory-mapped; {mapped:.0f} MB resident after {queries} queries)")
+    print(f"  2. vector search, 1 FAISS thread: index alone {percentiles(timings)}, recall@10 vs exact {recall:.3f};")
+    print(f"     with the candidates re-scored from the catalog (what search does) {percentiles(reranked)}, "
+          f"recall@10 {recall_refined:.3f}")
+    print(f"  3. brute-force numpy (vectors @ query, then a sort; numpy's threads): {percentiles(brute)}"
+          f"; holds {vectors.nbytes / 1e6:.0f} MB of float32 vectors in memory")
+    return {"catalog": catalog_path, "paths": paths}
+
+
+def service_figures(work: Path, catalog: Path, paths: list[Path], checkpoint: Path, env: dict, queries: int) -> None:
+    from sidecar.searching import SearchSettings
+    from sidecar.service import call_service
+
+    settings = SearchSettings(catalog=catalog, model=ARCH, pretrained=str(checkpoint))
+    server = subprocess.Popen([sys.executable, "-m", "sidecar", "serve", "--catalog", str(catalog), "--model", ARCH,
+                               "--pretrained", str(checkpoint)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline()
+        if "listening" not in line:
+            raise SystemExit(f"serve did not start: {line}{server.stderr.read()}")
+        texts = [f"a photo of a {WORDS[i % len(WORDS)]} at {['dawn', 'noon', 'dusk', 'night'][i % 4]} number {i}"
+                 for i in range(queries)]
+        search, similar = [], []
+        for text in texts:
+            t = time.perf_counter()
+            result = call_service(settings, "/search", {"query": text, "n": 20, "in": None, "cutoff": 3.0})
+            search.append(time.perf_counter() - t)
+            assert result is not None and result.served_by == "service"
+        rng = np.random.default_rng(0)
+        for i in rng.integers(len(paths), size=queries):
+            t = time.perf_counter()
+            result = call_service(settings, "/similar", {"path": str(paths[i]), "n": 20, "in": None, "cutoff": 3.0})
+            similar.append(time.perf_counter() - t)
+            assert result is not None and result.same == [str(paths[i])]
+        print(f"  4. warm service, text query end to end: {percentiles(search)}")
+        print(f"  5. warm service, similar on an indexed file: {percentiles(similar)}")
+    finally:
+        server.terminate()
+        server.wait()
+    text_encoding(checkpoint)
+
+
+def text_encoding(checkpoint: Path) -> None:
+    import torch
+
+    from sidecar.brains.local import LocalBrain, ModelSpec
+
+    brain = LocalBrain(ModelSpec(ARCH, checkpoint, "bench"))
+    brain.embed_texts(["warm up"])
+    tokens = brain.tokenizer(["red bicycle against a sunset"])
+    trimmed, full = [], []
+    with torch.inference_mode():
+        for _ in range(30):
+            t = time.perf_counter()
+            brain._encode_text_trimmed(tokens)
+            trimmed.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            brain.model.encode_text(tokens)
+            full.append(time.perf_counter() - t)
+    print(f"     text encoding alone ({torch.get_num_threads()} torch threads): trimmed {percentiles(trimmed)}; "
+          f"77-token padding {percentiles(full)}")
+
+
+def cold_similar(catalog: Path, paths: list[Path], checkpoint: Path, env: dict) -> None:
+    times, imported = [], set()
+    for path in paths[: 5]:
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-X", "importtime", "-m", "sidecar", "similar", str(path), "--catalog",
+                              str(catalog), "--model", ARCH, "--pretrained", str(checkpoint), "-n", "10", "--json"],
+                             cwd=ROOT, env=env, capture_output=True, text=True)
+        times.append(time.perf_counter() - t)
+        if out.returncode != 0:
+            raise SystemExit(out.stderr[-2000:])
+        imported.update(m for m in ("torch", "open_clip") if f"| {m}\n" in out.stderr)
+        json.loads(out.stdout)
+    print(f"  6. cold command line 'photobrain similar FILE' (whole process): median {np.median(times):.2f} s, "
+          f"max {max(times):.2f} s; imported torch: {'yes' if 'torch' in imported else 'no'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="50000,200000,1000000")
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    import open_clip
+    import torch
+
+    from sidecar.brains.local import ModelSpec
+
+    print(f"machine: {os.cpu_count()} cores; {DIM}-d clustered vectors; text model {ARCH} (random weights, real "
+          f"compute); torch {torch.__version__}")
+    with tempfile.TemporaryDirectory(prefix="photobrain-search-") as tmp:
+        base = Path(tmp)
+        torch.manual_seed(0)
+        checkpoint = base / f"{ARCH}-random.pt"
+        torch.save(open_clip.create_model(ARCH, pretrained=None).state_dict(), checkpoint)
+        fingerprint = ModelSpec(ARCH, checkpoint, "").fingerprint()
+        env = {**os.environ, "PHOTOBRAIN_CACHE": str(base / "cache"), "PHOTOBRAIN_CONFIG": str(base / "none.toml")}
+        cold_size = min(sizes, key=lambda s: abs(s - 200_000))
+        for size in sizes:
+            work = base / f"n{size}"
+            made = bench_size(work, size, args.queries, fingerprint)
+            if size == cold_size:
+                cold_similar(made["catalog"], made["paths"], checkpoint, env)
+            if size == max(sizes):
+                service_figures(work, made["catalog"], made["paths"], checkpoint, env, args.queries)
+            shutil.rmtree(work)
+
+
+if __name__ == "__main__":
+    main()
