@@ -22,6 +22,23 @@ def common(func):
     return func
 
 
+def result_options(matching: str, best: str):
+    """-n, --in, --cutoff, --json and --open (then --catalog, --model, --pretrained) for search and similar."""
+    def decorate(func):
+        for option in reversed([
+            click.option("-n", "count", type=click.IntRange(1), default=20, show_default=True, help="How many results."),
+            click.option("--in", "in_folder", type=click.Path(path_type=Path, file_okay=False),
+                         help="Only photos in this folder (and below)."),
+            click.option("--cutoff", type=float, default=3.0, show_default=True,
+                         help=f"How far (in standard deviations) a photo must stand out from the library to {matching}."),
+            click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result."),
+            click.option("--open", "open_first", is_flag=True, help=f"Open {best} in the default viewer."),
+        ]):
+            func = option(func)
+        return common(func)
+    return decorate
+
+
 def _settings(catalog: Path | None, model: str | None, pretrained: str | None):
     from .places import default_catalog
     from .searching import SearchSettings
@@ -66,14 +83,7 @@ def _render(result, as_json: bool, open_first: bool) -> None:
 def register(cli: click.Group) -> None:
     @cli.command("search")
     @click.argument("query")
-    @click.option("-n", "count", type=click.IntRange(1), default=20, show_default=True, help="How many results.")
-    @click.option("--in", "in_folder", type=click.Path(path_type=Path, file_okay=False),
-                  help="Only photos in this folder (and below).")
-    @click.option("--cutoff", type=float, default=3.0, show_default=True,
-                  help="How far (in standard deviations) a photo must stand out from the library to match semantically.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result.")
-    @click.option("--open", "open_first", is_flag=True, help="Open the best result in the default viewer.")
-    @common
+    @result_options("match semantically", "the best result")
     def search(query, count, in_folder, cutoff, as_json, open_first, catalog, model, pretrained) -> None:
         """Find photos by what they show ("red bicycle against a sunset") or by keyword ("Anna")."""
         import os
@@ -87,14 +97,7 @@ def register(cli: click.Group) -> None:
 
     @cli.command("similar")
     @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-    @click.option("-n", "count", type=click.IntRange(1), default=20, show_default=True, help="How many results.")
-    @click.option("--in", "in_folder", type=click.Path(path_type=Path, file_okay=False),
-                  help="Only photos in this folder (and below).")
-    @click.option("--cutoff", type=float, default=3.0, show_default=True,
-                  help="How far (in standard deviations) a photo must stand out from the library to count as similar.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result.")
-    @click.option("--open", "open_first", is_flag=True, help="Open the most similar photo in the default viewer.")
-    @common
+    @result_options("count as similar", "the most similar photo")
     def similar(file, count, in_folder, cutoff, as_json, open_first, catalog, model, pretrained) -> None:
         """Find photos that look like FILE. The file itself and its exact duplicates are listed apart."""
         import os
