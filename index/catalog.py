@@ -338,6 +338,17 @@ class Catalog:
         row = self.db.execute("SELECT coalesce(max(seq), 0) FROM embeddings WHERE model_id = ?", (model_id,)).fetchone()
         return int(row[0])
 
+    def embeddings_of(self, digests: list[str], model_id: int) -> dict[str, np.ndarray]:
+        """Stored embeddings of many images at once (content hash -> vector)."""
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(digests), 500):
+            chunk = digests[start:start + 500]
+            for digest, blob in self.db.execute(
+                    f"SELECT hash, vector FROM embeddings WHERE model_id = ? AND hash IN ({','.join('?' * len(chunk))})",
+                    (model_id, *chunk)):
+                found[digest] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
     def embedding(self, digest: str, model_id: int) -> np.ndarray | None:
         row = self.db.execute("SELECT vector FROM embeddings WHERE hash = ? AND model_id = ?",
                               (digest, model_id)).fetchone()
@@ -357,20 +368,21 @@ class Catalog:
 
     # the keyword channel ------------------------------------------------------------------------
 
-    def set_text(self, path: Path, *, folders: str, tags: str, keywords: str | None = None,
+    def set_text(self, path: Path, *, folders: str | None, tags: str, keywords: str | None = None,
                  caption: str | None = None) -> None:
-        """What the keyword search knows of a file; ``keywords``/``caption`` of None keep the stored ones."""
+        """What the keyword search knows of a file; ``folders``/``keywords``/``caption`` of None keep the stored ones."""
         row = self.db.execute("SELECT id FROM files WHERE path = ?", (encode_path(path),)).fetchone()
         if row is None:
             return
         file_id = int(row[0])
-        old = self.db.execute("SELECT keywords, caption FROM file_text WHERE rowid = ?", (file_id,)).fetchone()
+        old = self.db.execute("SELECT keywords, caption, folders FROM file_text WHERE rowid = ?", (file_id,)).fetchone()
         if old is not None:
             keywords = old[0] if keywords is None else keywords
             caption = old[1] if caption is None else caption
+            folders = old[2] if folders is None else folders
             self.db.execute("DELETE FROM file_text WHERE rowid = ?", (file_id,))
         self.db.execute("INSERT INTO file_text (rowid, name, folders, keywords, tags, caption) VALUES (?, ?, ?, ?, ?, ?)",
-                        (file_id, Path(path).name, folders, keywords or "", tags, caption or ""))
+                        (file_id, Path(path).name, folders or "", keywords or "", tags, caption or ""))
 
     def keyword_matches(self, expression: str, limit: int) -> list[tuple[Path, str, float]]:
         """(path, content hash, bm25 rank: lower is better) of files whose text matches an FTS5 ``expression``.

@@ -37,39 +37,68 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 WRITE_MODES = ["embed", "sidecar", "auto", "none"]
 
 
+def tag_options(func):
+    """The options of tag and retag (defaults also from the config file)."""
+    for option in reversed([
+        click.option("--model", help="open_clip architecture name, or a model config .json file. [default: ViT-B-32-256]"),
+        click.option("--pretrained", help="open_clip pretrained tag (weights fetched once by 'models pull'), "
+                     "or a local checkpoint FILE. [default: datacomp_s34b_b86k]"),
+        click.option("--write", "write", type=click.Choice(WRITE_MODES), default="auto", show_default=True,
+                     help="Where tags go: into the image, into .xmp sidecars, embed where possible, or nowhere (index only)."),
+        click.option("--sidecar-name", type=click.Choice(["ext", "base", "both"]), default="ext", show_default=True,
+                     help="Sidecar naming: name.ext.xmp (digiKam, darktable), name.xmp (Lightroom), or both."),
+        click.option("--root", default="AI", show_default=True, help="Keyword root the AI tags go under."),
+        click.option("--vocab", type=click.Path(path_type=Path, dir_okay=False), help="A vocabulary file to use instead "
+                     "of (or, with '@extends builtin', on top of) the built-in one."),
+        click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+                     help="Confidence a concept needs to become a tag."),
+        click.option("--max-tags", type=click.IntRange(0), default=10, show_default=True,
+                     help="At most this many tags per image."),
+        click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing (no XMP, no catalog)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result."),
+        click.option("--jobs", type=click.IntRange(1), help="Worker processes. [default: number of CPU cores]"),
+        click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
+                     help="The catalog database. [default: in the platform's data folder]"),
+        click.option("--keep-mtime", is_flag=True, help="Keep image files' modification time when embedding."),
+        click.option("--max-megapixels", type=click.FloatRange(1), default=250, show_default=True,
+                     help="Refuse larger images (decompression-bomb guard)."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
+    ]):
+        func = option(func)
+    return func
+
+
 @cli.command("tag")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--model", help="open_clip architecture name, or a model config .json file. [default: ViT-B-32-256]")
-@click.option("--pretrained", help="open_clip pretrained tag (weights fetched once by 'models pull'), "
-              "or a local checkpoint FILE. [default: datacomp_s34b_b86k]")
-@click.option("--write", "write", type=click.Choice(WRITE_MODES), default="auto", show_default=True,
-              help="Where tags go: into the image, into .xmp sidecars, embed where possible, or nowhere (index only).")
-@click.option("--sidecar-name", type=click.Choice(["ext", "base", "both"]), default="ext", show_default=True,
-              help="Sidecar naming: name.ext.xmp (digiKam, darktable), name.xmp (Lightroom), or both.")
-@click.option("--root", default="AI", show_default=True, help="Keyword root the AI tags go under.")
-@click.option("--vocab", type=click.Path(path_type=Path, dir_okay=False), help="A vocabulary file to use instead "
-              "of (or, with '@extends builtin', on top of) the built-in one.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Confidence a concept needs to become a tag.")
-@click.option("--max-tags", type=click.IntRange(0), default=10, show_default=True, help="At most this many tags per image.")
-@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing (no XMP, no catalog).")
-@click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result.")
-@click.option("--jobs", type=click.IntRange(1), help="Worker processes. [default: number of CPU cores]")
-@click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
-              help="The catalog database. [default: in the platform's data folder]")
-@click.option("--keep-mtime", is_flag=True, help="Keep image files' modification time when embedding.")
-@click.option("--max-megapixels", type=click.FloatRange(1), default=250, show_default=True,
-              help="Refuse larger images (decompression-bomb guard).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@tag_options
 @click.pass_obj
-def tag(obj: Context, paths: tuple[Path, ...], model, pretrained, write, sidecar_name, root, vocab, threshold,
-        max_tags, dry_run, as_json, jobs, catalog, keep_mtime, max_megapixels, quiet) -> None:
+def tag(obj: Context, paths: tuple[Path, ...], **settings) -> None:
     """Tag the photos under PATHS on this machine and write the tags into their XMP.
 
     Files unchanged since the last run are skipped without being read; moved,
     renamed and duplicate files reuse what is known about them. Exit status
     is 1 when any file failed.
     """
+    _tag(paths, catalogued_only=False, **settings)
+
+
+@cli.command("retag")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@tag_options
+@click.pass_obj
+def retag(obj: Context, paths: tuple[Path, ...], **settings) -> None:
+    """Recompute the AI tags of tagged photos (all of them, or those under PATHS) with new settings.
+
+    With the same model, tags come from the stored embeddings: no image is
+    decoded, and only files whose tags change are rewritten. With another
+    --model, images are embedded again (the old model's embeddings stay).
+    Files photobrain has not tagged yet are skipped.
+    """
+    _tag(paths, catalogued_only=True, **settings)
+
+
+def _tag(paths: tuple[Path, ...], *, catalogued_only: bool, model, pretrained, write, sidecar_name, root, vocab,
+         threshold, max_tags, dry_run, as_json, jobs, catalog, keep_mtime, max_megapixels, quiet) -> None:
     from .places import default_catalog
     from .progress import Progress
     from .tagger import TagOptions, run_tag
@@ -77,7 +106,7 @@ def tag(obj: Context, paths: tuple[Path, ...], model, pretrained, write, sidecar
     options = TagOptions(paths=paths, catalog=catalog or default_catalog(), model=model, pretrained=pretrained,
                          write=write, sidecar_name=sidecar_name, root=root, vocab=vocab, threshold=threshold,
                          max_tags=max_tags, dry_run=dry_run, jobs=jobs, keep_mtime=keep_mtime,
-                         max_megapixels=max_megapixels)
+                         max_megapixels=max_megapixels, catalogued_only=catalogued_only)
     result = run_tag(options, progress=Progress(enabled=None if not quiet else False))
     for failure in result.failed:
         _report_plain(failure.path, failure.reason or "failed", failure.hint)
@@ -90,10 +119,16 @@ def tag(obj: Context, paths: tuple[Path, ...], model, pretrained, write, sidecar
                     changes = [f"+{t}" for t in outcome.added] + [f"-{t}" for t in outcome.removed]
                     click.echo(f"{outcome.path}: would write {', '.join(outcome.written)}"
                                + (f" ({' '.join(changes)})" if changes else ""))
+            by_tag = result.changes_by_tag()
+            if by_tag:
+                click.echo("by tag: " + ", ".join(
+                    f"{tag} {'+' + str(n['added']) if n['added'] else ''}{' ' if n['added'] and n['removed'] else ''}"
+                    f"{'-' + str(n['removed']) if n['removed'] else ''}" for tag, n in by_tag.items()))
         counts = result.summary()
         rate = f", {result.embedded / result.seconds:.1f} images/s" if result.embedded and result.seconds else ""
+        skipped = f", skipped {counts['skipped']} not tagged yet" if counts["skipped"] else ""
         click.echo(f"{'dry run: ' if dry_run else ''}tagged {counts['tagged']}, unchanged {counts['unchanged']}, "
-                   f"moved {counts['moved']}, duplicates {counts['duplicate']}, failed {counts['failed']} "
+                   f"moved {counts['moved']}, duplicates {counts['duplicate']}, failed {counts['failed']}{skipped} "
                    f"({result.embedded} images through {result.model} in {result.seconds:.1f} s{rate})")
     if result.interrupted:
         click.echo("interrupted: run the same command again to continue where it stopped", err=True)
@@ -250,8 +285,8 @@ def load_config() -> dict:
         raise PhotobrainError(path, f"unknown setting(s) {', '.join(sorted(unknown))}",
                               f"known settings: {', '.join(sorted(CONFIG_KEYS))}")
     search = {key: data[key] for key in ("model", "pretrained", "catalog") if key in data}
-    return {"tag": data, "search": search, "similar": search, "serve": search, "status": {k: v for k, v in search.items()
-            if k == "catalog"}, "index": {"rebuild": search}}
+    return {"tag": data, "retag": data, "search": search, "similar": search, "serve": search,
+            "status": {k: v for k, v in search.items() if k == "catalog"}, "index": {"rebuild": search}}
 
 
 register_search_commands(cli)

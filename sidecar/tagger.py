@@ -59,12 +59,14 @@ class TagOptions:
     keep_mtime: bool = False
     max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
     batch_size: int = 8  # per worker task: small enough that the last tasks keep both cores busy
+    #: retag: only files the catalog knows (all of them when ``paths`` is empty); new files are skipped
+    catalogued_only: bool = False
 
 
 @dataclass
 class FileOutcome:
     path: str
-    status: str  # tagged | unchanged | moved | duplicate | failed
+    status: str  # tagged | unchanged | moved | duplicate | failed | skipped
     tags: list[str] = field(default_factory=list)
     reason: str | None = None
     hint: str | None = None
@@ -93,11 +95,21 @@ class TagResult:
         return [f for f in self.files if f.status == "failed"]
 
     def summary(self) -> dict[str, int]:
-        return {s: self.count(s) for s in ("tagged", "unchanged", "moved", "duplicate", "failed")}
+        return {s: self.count(s) for s in ("tagged", "unchanged", "moved", "duplicate", "failed", "skipped")}
+
+    def changes_by_tag(self) -> dict[str, dict[str, int]]:
+        """For each AI tag, in how many files it was (or, with --dry-run, would be) added and removed."""
+        changes: dict[str, dict[str, int]] = {}
+        for outcome in self.files:
+            for kind, tags in (("added", outcome.added), ("removed", outcome.removed)):
+                for tag in tags:
+                    changes.setdefault(tag, {"added": 0, "removed": 0})[kind] += 1
+        return dict(sorted(changes.items()))
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["summary"] = self.summary()
+        data["changes_by_tag"] = self.changes_by_tag()
         data["images_per_second"] = round(self.embedded / self.seconds, 2) if self.seconds else None
         return data
 
@@ -189,6 +201,13 @@ def _work(paths: list[str]) -> list[_Item]:
 
 # --- main side --------------------------------------------------------------------------------
 
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
+
+
 def settings_fingerprint(model_fp: str, vocab: Vocabulary, rule: SelectionRule, options: TagOptions) -> str:
     """What a file's tags depend on besides its pixels: a file tagged under the same one is unchanged."""
     return f"{model_fp}:{vocab.fingerprint()}:{rule.fingerprint()}:{options.root}:{options.write}:{options.sidecar_name}"
@@ -245,44 +264,68 @@ class _Session:
     # -- what to do ----------------------------------------------------------------------------
 
     def run(self, progress: Progress | None) -> None:
-        roots = [Path(os.path.abspath(p)) for p in self.options.paths]
-        known_rows = self.catalog.files_under(roots)
+        if self.options.paths:
+            roots = [Path(os.path.abspath(p)) for p in self.options.paths]
+            known_rows = self.catalog.files_under(roots)
+            candidates = scan(self.options.paths)
+        else:  # retag with no PATH: every file the catalog knows
+            known_rows = {row.path: row for row in self.catalog.iter_files() if row.status != "missing"}
+            candidates = ((path, _stat(path)) for path in known_rows)
+        with_embedding = self.catalog.hashes_with_embedding(self._model_id) if self._model_id is not None else set()
         to_read: list[str] = []
         to_retag: list[tuple[Path, os.stat_result, str]] = []
         seen: set[Path] = set()
-        for path, st in scan(self.options.paths):
+        for path, st in candidates:
             absolute = Path(os.path.abspath(path))
             seen.add(absolute)
             if st is None:
-                self._fail(path, "no such file", None)
+                if absolute not in known_rows:
+                    self._fail(path, "no such file", None)
                 continue
             if not is_image(path):
                 self._fail(path, "not an image format photobrain reads", "photo files only: JPEG, PNG, TIFF, WebP, "
                            "HEIC, DNG and raw formats")
                 continue
             row = known_rows.get(absolute)
+            if self.options.catalogued_only and row is None:
+                self.result.files.append(FileOutcome(str(path), "skipped", reason="not tagged yet",
+                                                     hint="run 'photobrain tag' on it first"))
+                continue
             if row and row.status == "ok" and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns) and row.hash:
                 if row.tagset == self.tagset:
                     self.result.files.append(FileOutcome(str(path), "unchanged"))
                     continue
-                if self._model_id is not None and self.catalog.embedding(row.hash, self._model_id) is not None:
+                if row.hash in with_embedding:
                     to_retag.append((path, st, row.hash))
                     continue
             to_read.append(str(path))
         gone = [p for p, row in known_rows.items() if p not in seen and row.status != "missing" and not p.exists()]
+        gone += [p for p, row in known_rows.items() if p in seen and row.status != "missing" and not p.exists()]
         self.catalog.mark_missing(gone)
         total = len(to_read) + len(to_retag)
         if progress:
             progress.start(total)
-        for path, st, digest in to_retag:
-            self._finish(str(path), digest, st.st_size, st.st_mtime_ns, vector=None, status="tagged")
-            if progress:
-                progress.update(1)
-        self.catalog.commit()
+        self._retag(to_retag, progress)
         if to_read:
             self._read_and_embed(to_read, progress)
         if progress:
             progress.done()
+
+    def _retag(self, files: list[tuple[Path, os.stat_result, str]], progress: Progress | None,
+               chunk: int = 1024) -> None:
+        """New tags from stored embeddings: no file is read to score, and scoring goes a thousand images at a time."""
+        assert self._model_id is not None or not files
+        for start in range(0, len(files), chunk):
+            part = files[start:start + chunk]
+            vectors = self.catalog.embeddings_of([digest for _, _, digest in part], self._model_id or 0)
+            chosen = select(np.stack([vectors[digest] for _, _, digest in part]), self._concept_matrix(), self.vocab,
+                            self.rule)
+            for (path, st, digest), selected in zip(part, chosen, strict=True):
+                self._finish(str(path), digest, st.st_size, st.st_mtime_ns, vector=None, status="tagged",
+                             selected=selected)
+                if progress:
+                    progress.update(1)
+            self.catalog.commit()
 
     def _read_and_embed(self, paths: list[str], progress: Progress | None) -> None:
         model_id = self._model_id
@@ -335,7 +378,7 @@ class _Session:
 
     def _finish(self, path: str, digest: str, size: int, mtime_ns: int, *, vector: np.ndarray | None,
                 status: str | None, facts: tuple[int, int, str] | None = None,
-                text: tuple[str | None, str | None] = (None, None)) -> None:
+                text: tuple[str | None, str | None] = (None, None), selected: list[Selected] | None = None) -> None:
         catalog = self.catalog
         if vector is not None:
             self.result.embedded += 1
@@ -343,11 +386,11 @@ class _Session:
             if facts:
                 catalog.record_image(digest, *facts)
         model_id = self._model_id
-        if vector is not None:
+        if vector is not None or selected is not None:
             stored: np.ndarray | None = vector
         else:
             stored = catalog.embedding(digest, model_id) if model_id is not None else None
-        if stored is None or model_id is None:
+        if (stored is None and selected is None) or model_id is None:
             self._fail(Path(path), "no embedding could be computed", None, size, mtime_ns)
             return
         if status is None:
@@ -360,7 +403,9 @@ class _Session:
                 catalog.mark_missing(p for p in others if not p.exists())
             else:
                 status = "duplicate"
-        (selected,) = select(stored[None, :], self._concept_matrix(), self.vocab, self.rule)
+        if selected is None:
+            assert stored is not None
+            (selected,) = select(stored[None, :], self._concept_matrix(), self.vocab, self.rule)
         root = self.options.root
         catalog.replace_tags(digest, model_id, [("/".join((root, *t.path)), t.score, t.implied) for t in selected],
                              self.spec.label, self.vocab.version)
@@ -384,15 +429,18 @@ class _Session:
         catalog.set_text(Path(path), folders=self._folders(path), keywords=text[0], caption=text[1],
                          tags=" ; ".join(" ".join(t.path) for t in selected))
 
-    def _folders(self, path: str) -> str:
-        """The folders between the tagged root and the file: searchable words ("2024 Norway trip")."""
+    def _folders(self, path: str) -> str | None:
+        """The folders between the tagged root and the file: searchable words ("2024 Norway trip").
+
+        None (keep what the catalog has) when the file was not reached through a folder given on this run.
+        """
         here = Path(os.path.abspath(path)).parent
         for root in self._roots:
             try:
                 return " ".join(here.relative_to(root).parts)
             except ValueError:
                 continue
-        return ""
+        return None
 
     def _request(self, selected: list[Selected]) -> TagRequest:
         return TagRequest(tags=tuple(AITag(t.path, t.score, self.spec.label, self.vocab.version) for t in selected))
