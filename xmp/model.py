@@ -43,6 +43,9 @@ class Provenance:
     #: Caption and alt text as photobrain wrote them; a user edit makes them the user's.
     caption: str | None = None
     alt_text: str | None = None
+    #: Keyword fields photobrain added to this (existing) source, e.g. "digiKam:TagsList" holding copies of
+    #: the user's lr:hierarchicalSubject: untag takes them out again.
+    created: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -222,11 +222,20 @@ def apply_plan(source: XmpSource, plan: KeywordPlan) -> XmpSource:
 
     foreign = [t for t in source.provenance.tags if not is_mine(t, source, plan.image_name)]
     sidecar = source.label != "embedded"
+    subject = field_value(source.subject, plan.subject, True)
+    hierarchical = field_value(source.hierarchical, plan.hierarchy[PIPE], True)
+    tags_list = field_value(source.tags_list, plan.hierarchy[SLASH], True)
+    # fields added to a source that existed before: untag removes them again (a new sidecar goes as a whole)
+    fresh = sidecar and source.signature is None
+    created = [] if fresh else [name for name, before, after in (
+        ("dc:subject", source.subject, subject), ("lr:hierarchicalSubject", source.hierarchical, hierarchical),
+        ("digiKam:TagsList", source.tags_list, tags_list)) if after is not None and (
+        before is None or name in source.provenance.created)]
     return replace(
         source,
-        subject=field_value(source.subject, plan.subject, True),
-        hierarchical=field_value(source.hierarchical, plan.hierarchy[PIPE], True),
-        tags_list=field_value(source.tags_list, plan.hierarchy[SLASH], True),
+        subject=subject,
+        hierarchical=hierarchical,
+        tags_list=tags_list,
         last_keyword_xmp=field_value(source.last_keyword_xmp, plan.hierarchy[SLASH], False),
         catalog_sets=field_value(source.catalog_sets, plan.hierarchy[PIPE], False),
         iptc_keywords=(None if source.iptc_keywords is None or plan.iptc_keywords is None
@@ -234,7 +243,7 @@ def apply_plan(source: XmpSource, plan: KeywordPlan) -> XmpSource:
         description=dict(plan.description) if plan.description is not None else source.description,
         alt_text=dict(plan.alt_text) if plan.alt_text is not None else source.alt_text,
         provenance=replace(plan.provenance, tags=foreign + [replace(t, image=plan.image_name if sidecar else "")
-                                                            for t in plan.provenance.tags]),
+                                                            for t in plan.provenance.tags], created=created),
     )
 
 
@@ -246,5 +255,5 @@ def owned_view(source: XmpSource) -> tuple:
         source.subject, source.hierarchical, source.tags_list, source.last_keyword_xmp,
         source.catalog_sets, source.iptc_keywords, source.description, source.alt_text,
         tags, tuple(map(tuple, prov.rejected)), tuple(map(tuple, prov.carried)), tuple(prov.subjects),
-        prov.caption, prov.alt_text,
+        prov.caption, prov.alt_text, tuple(prov.created),
     )

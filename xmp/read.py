@@ -170,4 +170,5 @@ def _provenance(xmp: dict[str, Any]) -> Provenance:
         subjects=_array(xmp, _NS + "Subjects") or [],
         caption=None if caption is None else str(caption),
         alt_text=None if alt_text is None else str(alt_text),
+        created=_array(xmp, _NS + "Created") or [],
     )

@@ -176,6 +176,7 @@ def packet_updates(old: XmpSource, new: XmpSource) -> dict[Property, Value | Non
     put((NAMESPACE_URI, "Carried"), [p[0] for p in before.carried] or None,
         [p[0] for p in after.carried] or None, lambda v: Bag(tuple(v)))
     put((NAMESPACE_URI, "Subjects"), before.subjects or None, after.subjects or None, lambda v: Bag(tuple(v)))
+    put((NAMESPACE_URI, "Created"), before.created or None, after.created or None, lambda v: Bag(tuple(v)))
     put((NAMESPACE_URI, "Caption"), before.caption, after.caption, Text)
     put((NAMESPACE_URI, "AltText"), before.alt_text, after.alt_text, Text)
     return updates
