@@ -366,6 +366,12 @@ class Catalog:
             "SELECT path, score, implied FROM tags WHERE hash = ? AND model_id = ? ORDER BY score DESC, path",
             (digest, model_id))]
 
+    def forget_tags(self, path: Path) -> None:
+        """The file's XMP no longer holds photobrain's tags: the next ``tag`` writes them again."""
+        blob = encode_path(path)
+        self.db.execute("UPDATE files SET tagset = NULL WHERE path = ?", (blob,))
+        self.db.execute("UPDATE file_text SET tags = '' WHERE rowid = (SELECT id FROM files WHERE path = ?)", (blob,))
+
     # the keyword channel ------------------------------------------------------------------------
 
     def set_text(self, path: Path, *, folders: str | None, tags: str, keywords: str | None = None,

@@ -137,6 +137,41 @@ def _tag(paths: tuple[Path, ...], *, catalogued_only: bool, model, pretrained, w
         sys.exit(1)
 
 
+@cli.command("untag")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result.")
+@click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
+              help="The catalog to tell (so a later tag writes the tags again). [default: in the data folder]")
+@click.option("--keep-mtime", is_flag=True, help="Keep image files' modification time when rewriting them.")
+def untag(paths: tuple[Path, ...], dry_run: bool, as_json: bool, catalog: Path | None, keep_mtime: bool) -> None:
+    """Remove every tag, caption and provenance entry photobrain wrote under PATHS.
+
+    Embedded XMP and sidecars alike; a sidecar photobrain created that holds
+    nothing else is deleted. Everything else in the files stays as it was.
+    """
+    from .places import default_catalog
+    from .untagger import UntagOptions, run_untag
+
+    result = run_untag(UntagOptions(paths=paths, catalog=catalog or default_catalog(), dry_run=dry_run,
+                                    keep_mtime=keep_mtime))
+    for failure in result.failed:
+        _report_plain(failure.path, failure.reason or "failed", failure.hint)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        verb = "would " if dry_run else ""
+        for outcome in result.files:
+            if outcome.status == "untagged":
+                changes = [f"{verb}rewrite {p}" for p in outcome.written] + [f"{verb}delete {p}" for p in outcome.deleted]
+                click.echo(f"{outcome.path}: {', '.join(changes)} (-{len(outcome.removed)} AI tags)")
+        counts = result.summary()
+        click.echo(f"{'dry run: ' if dry_run else ''}untagged {counts['untagged']}, unchanged {counts['unchanged']}, "
+                   f"failed {counts['failed']}")
+    if result.failed:
+        sys.exit(1)
+
+
 @cli.group()
 def models() -> None:
     """Download and list the on-device models."""
@@ -285,7 +320,8 @@ def load_config() -> dict:
         raise PhotobrainError(path, f"unknown setting(s) {', '.join(sorted(unknown))}",
                               f"known settings: {', '.join(sorted(CONFIG_KEYS))}")
     search = {key: data[key] for key in ("model", "pretrained", "catalog") if key in data}
-    return {"tag": data, "retag": data, "search": search, "similar": search, "serve": search,
+    return {"tag": data, "retag": data, "untag": {k: v for k, v in data.items() if k in ("catalog", "keep_mtime")},
+            "search": search, "similar": search, "serve": search,
             "status": {k: v for k, v in search.items() if k == "catalog"}, "index": {"rebuild": search}}
 
 
