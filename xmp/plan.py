@@ -83,8 +83,10 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
         if len(path) < 2 or k in rejected or k in desired:
             continue
         previous = recorded.get(k)
-        if previous is not None and (previous.source, previous.vocab, format_score(previous.score)) == (
-                wanted.source, wanted.vocab, format_score(wanted.score)):
+        # the same tag from the same model with the same score stays as recorded (its date and the vocabulary
+        # version it was first written with): a new vocabulary version rewrites only files whose tags change
+        if previous is not None and (previous.source, format_score(previous.score)) == (
+                wanted.source, format_score(wanted.score)):
             desired[k] = replace(previous, image="")
         else:
             score = None if wanted.score is None else round(wanted.score, 4)
