@@ -173,6 +173,46 @@ def untag(paths: tuple[Path, ...], dry_run: bool, as_json: bool, catalog: Path |
 
 
 @cli.group()
+def vocab() -> None:
+    """Show and check vocabularies (the concepts photobrain can tag)."""
+
+
+@vocab.command("show")
+@click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print every concept with its synonyms, prompts and threshold.")
+def vocab_show(file: Path | None, as_json: bool) -> None:
+    """List the concepts of FILE (default: the built-in vocabulary) as paths, with synonyms and thresholds."""
+    from .vocab import describe, load_vocabulary
+
+    info = describe(load_vocabulary(file))
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"# version {info['version']}; {info['concepts']} concepts from {', '.join(info['sources'])}")
+    for entry in info["entries"]:
+        synonyms = f" ({', '.join(entry['synonyms'])})" if entry["synonyms"] else ""
+        threshold = f" @{entry['threshold']:g}" if entry["threshold"] is not None else ""
+        click.echo(f"{entry['path']}{synonyms}{threshold}{'  (excluded)' if entry['excluded'] else ''}")
+
+
+@vocab.command("check")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def vocab_check(file: Path, as_json: bool) -> None:
+    """Check a vocabulary file: errors name the line; a good file gets a summary. Exit status 1 on an error."""
+    from .vocab import describe, load_vocabulary
+
+    info = describe(load_vocabulary(file))
+    info.pop("entries")
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    parts = ", ".join(f"{name} {count}" for name, count in info["top_level"].items())
+    click.echo(f"{file}: ok; version {info['version']}, {info['concepts']} concepts ({parts}), "
+               f"{info['own_thresholds']} with their own threshold, {info['excluded']} excluded")
+
+
+@cli.group()
 def models() -> None:
     """Download and list the on-device models."""
 

@@ -210,7 +210,8 @@ def _stat(path: Path) -> os.stat_result | None:
 
 def settings_fingerprint(model_fp: str, vocab: Vocabulary, rule: SelectionRule, options: TagOptions) -> str:
     """What a file's tags depend on besides its pixels: a file tagged under the same one is unchanged."""
-    return f"{model_fp}:{vocab.fingerprint()}:{rule.fingerprint()}:{options.root}:{options.write}:{options.sidecar_name}"
+    return (f"{model_fp}:{vocab.fingerprint()}:{vocab.rules_fingerprint()}:{rule.fingerprint()}:{options.root}:"
+            f"{options.write}:{options.sidecar_name}")
 
 
 def run_tag(options: TagOptions, *, progress: Progress | None = None,

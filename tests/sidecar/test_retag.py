@@ -181,3 +181,30 @@ def test_a_partly_failed_retag_is_finished_by_running_it_again(env, tiny_clip):
     assert [Path(f.path).name for f in second.files if f.status == "tagged"] == ["dandelions.jpg"]
     assert {f.path for f in second.files if f.status == "unchanged"} == done
     assert not second.failed and second.embedded == 0
+
+
+def test_retag_after_a_vocabulary_change_rewrites_exactly_the_affected_files(env, tiny_clip):
+    run_tag(options(env, tiny_clip), log=lambda m: None)
+    tags = {p: ai_tags(p) for p in images(env)}
+    counts: dict[str, int] = {}
+    for found in tags.values():
+        for t in found:
+            counts[t] = counts.get(t, 0) + 1
+    # a deepest tag some photos have and others do not
+    victim = max((t for t, n in counts.items() if 0 < n < len(tags)),
+                 key=lambda t: (t.count("/"), -abs(counts[t] - len(tags) / 2), t))
+    vocab = env / "family.txt"
+    vocab.write_text(f"@version family-1\n@extends builtin\n@exclude {victim.split('/', 1)[1]}\n"
+                     "[family] {a photo of {}.}\ngrandma, our boat\n")
+    before = snapshot(env / "library")
+    result = retag(env, tiny_clip, vocab=vocab)
+    assert result.embedded == 0 and not result.failed
+    changed = {str(p) for p in images(env) if ai_tags(p) != tags[p]}
+    assert any(victim in tags[p] for p in images(env)) and changed
+    rewritten = {str(Path(t)).removesuffix(".xmp") for f in result.files for t in f.written}
+    assert rewritten == changed
+    after = snapshot(env / "library")
+    for image in images(env):
+        name = str(image.relative_to(env / "library")) + ".xmp"
+        assert (after[name] != before[name]) == (str(image) in changed)
+        assert victim not in ai_tags(image)

@@ -86,3 +86,74 @@ def test_a_tagged_concept_implies_its_parent_concepts():
 
 def test_concept_prompt_defaults():
     assert Concept(("a", "tree")).prompt_texts() == ("a photo of tree.", "a photo of a tree.")
+
+
+def test_concepts_and_sections_can_have_their_own_threshold_and_exclusions_are_never_tagged():
+    text = ("[a] @0.9\n" + ", ".join(f"n{i}" for i in range(200)) + "\nstrict @0.99, lenient @0.2\n"
+            "[b]\nplain, gone\n@exclude b/gone\n")
+    vocab = parse(text, "test.txt")
+    by_path = {"/".join(c.path): c for c in vocab.concepts}
+    assert by_path["a/strict"].threshold == 0.99 and by_path["a/lenient"].threshold == 0.2
+    assert by_path["a/n0"].threshold == 0.9 and by_path["b/plain"].threshold is None and by_path["b/gone"].excluded
+    # one image, one concept per axis: background concepts near 0, five that stand out by chosen amounts
+    concepts = np.eye(len(vocab), dtype=np.float32)
+    image = np.random.default_rng(0).normal(0, 0.1, len(vocab)).astype(np.float32)
+    standout = {"a/strict": 0.55, "a/lenient": 0.3, "a/n0": 0.4, "b/plain": 0.5, "b/gone": 0.5}
+    for i, concept in enumerate(vocab.concepts):
+        image[i] = standout.get("/".join(concept.path), image[i])
+    (p,) = confidences(image[None, :], concepts, SelectionRule())
+    row = dict(zip(by_path, p, strict=True))
+    assert 0.9 < row["a/strict"] < 0.99 and 0.5 < row["a/n0"] < 0.9 and 0.2 < row["a/lenient"] < 0.5
+    assert row["b/plain"] > 0.5 and row["b/gone"] > 0.5
+    (chosen,) = select(image[None, :], concepts, vocab, SelectionRule(threshold=0.5, max_tags=50))
+    # lenient passes its own 0.2; strict and n0 stand out past 0.5 but not past their own or their section's
+    assert {"/".join(t.path) for t in chosen} == {"a/lenient", "b/plain"}
+
+
+def test_concepts_a_user_adds_leave_every_other_confidence_as_it_was(tmp_path: Path):
+    base = load_vocabulary()
+    extended_file = tmp_path / "more.txt"
+    extended_file.write_text("@extends builtin\n@exclude animal/mammal/dog\n[family]\ngrandma, our boat\n")
+    extended = load_vocabulary(extended_file)
+    rng = np.random.default_rng(0)
+    vectors = {c.path: v for c, v in zip(extended.concepts, rng.standard_normal((len(extended), 16)), strict=True)}
+    image = rng.standard_normal((1, 16)).astype(np.float32)
+    matrix = lambda vocab: np.stack([vectors[c.path] for c in vocab.concepts]).astype(np.float32)  # noqa: E731
+    (before,) = confidences(image, matrix(base), SelectionRule())
+    (after,) = confidences(image, matrix(extended), SelectionRule(),
+                           np.array([c.reference for c in extended.concepts]))
+    assert np.allclose(after[:len(base)], before)
+    (chosen,) = select(image, matrix(extended), extended, SelectionRule(threshold=0.0, max_tags=5000))
+    assert ("animal", "mammal", "dog") not in {t.path for t in chosen}
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[a]\ndog @1.5\n", "line 2: threshold 1.5 is outside 0-1"),
+    ("[a] @high\ndog\n", "line 1: threshold 'high' is not a number"),
+    ("[a]\ndog\n@exclude a/cat\n", "line 3: @exclude a/cat matches no concept"),
+])
+def test_threshold_and_exclusion_errors_name_the_line(text: str, message: str):
+    with pytest.raises(VocabularyError) as err:
+        parse(text, "v.txt")
+    assert message in err.value.reason and err.value.path == "v.txt"
+
+
+def test_vocab_check_and_show_on_the_command_line(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    good = tmp_path / "good.txt"
+    good.write_text("@version mine-2\n[pets] {a photo of {}.}\nRex (our dog) @0.7, Tom\n@exclude pets/Tom\n")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("[pets]\nRex (our dog\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "sidecar", "vocab", *a], capture_output=True,  # noqa: E731
+                                    text=True, cwd=ROOT)
+    out = run("check", str(good))
+    assert out.returncode == 0 and "ok; version mine-2, 2 concepts" in out.stdout and "1 excluded" in out.stdout
+    out = run("check", str(bad))
+    assert out.returncode == 1 and f"error: {bad}: line 2:" in out.stderr
+    out = run("show", str(good))
+    assert "pets/Rex (our dog) @0.7" in out.stdout and "pets/Tom  (excluded)" in out.stdout
+    assert len(run("show").stdout.splitlines()) == len(load_vocabulary()) + 1
