@@ -247,6 +247,20 @@ class Catalog:
                             (fingerprint, label, dim))
         return int(self.db.execute("SELECT id FROM models WHERE fingerprint = ?", (fingerprint,)).fetchone()[0])
 
+    def models(self) -> list[tuple[int, str, str, int]]:
+        """(id, fingerprint, label, embeddings) of every model the catalog holds embeddings of."""
+        return [(int(i), fp, label, int(n)) for i, fp, label, n in self.db.execute(
+            "SELECT m.id, m.fingerprint, m.label, (SELECT count(*) FROM embeddings e WHERE e.model_id = m.id) "
+            "FROM models m ORDER BY m.id")]
+
+    def drop_model(self, model_id: int) -> tuple[int, int]:
+        """Delete a model's embeddings and tags (and the model); returns (embeddings, tags) deleted."""
+        with self.db:
+            embeddings = self.db.execute("DELETE FROM embeddings WHERE model_id = ?", (model_id,)).rowcount
+            tags = self.db.execute("DELETE FROM tags WHERE model_id = ?", (model_id,)).rowcount
+            self.db.execute("DELETE FROM models WHERE id = ?", (model_id,))
+        return embeddings, tags
+
     def find_model(self, fingerprint: str) -> int | None:
         row = self.db.execute("SELECT id FROM models WHERE fingerprint = ?", (fingerprint,)).fetchone()
         return None if row is None else int(row[0])

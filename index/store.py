@@ -140,3 +140,16 @@ def _write_state(path: Path, state: dict) -> None:
     temp = path.with_name(path.name + ".tmp")
     temp.write_text(json.dumps(state, indent=2))
     os.replace(temp, path)
+
+
+def remove_index(catalog_path: Path, model_fp: str) -> int:
+    """Delete a model's index files; returns the bytes freed."""
+    files = files_for(catalog_path, model_fp)
+    freed = 0
+    for path in (files.index, files.index.with_suffix(".json"), files.state, files.background):
+        try:
+            freed += path.stat().st_size
+            path.unlink()
+        except OSError:
+            pass
+    return freed

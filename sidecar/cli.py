@@ -172,6 +172,41 @@ def untag(paths: tuple[Path, ...], dry_run: bool, as_json: bool, catalog: Path |
         sys.exit(1)
 
 
+@cli.command("prune")
+@click.argument("model_label")
+@click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
+              help="The catalog database. [default: in the platform's data folder]")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
+def prune(model_label: str, catalog: Path | None, dry_run: bool) -> None:
+    """Delete a model's embeddings, tags and search index from the catalog (MODEL_LABEL as 'status' shows it).
+
+    Photos keep the tags in their XMP; a later retag with that model embeds them again.
+    """
+    from index.catalog import Catalog
+    from index.store import files_for, remove_index
+    from xmp.errors import PhotobrainError
+
+    from .places import default_catalog
+
+    path = catalog or default_catalog()
+    if not path.exists():
+        raise PhotobrainError(path, "there is no catalog here yet", "pass the --catalog you tagged with")
+    with Catalog.open(path) as opened:
+        known = opened.models()
+        found = [m for m in known if m[2] == model_label]
+        if not found:
+            raise PhotobrainError(path, f"no model {model_label!r} in this catalog",
+                                  "known: " + (", ".join(repr(m[2]) for m in known) or "none"))
+        for model_id, fingerprint, label, count in found:
+            if dry_run:
+                size = sum(p.stat().st_size for p in (files_for(path, fingerprint).index,) if p.exists())
+                click.echo(f"would delete {label}: {count} embeddings and their tags, index {size / 1e6:.1f} MB")
+                continue
+            embeddings, tags = opened.drop_model(model_id)
+            freed = remove_index(path, fingerprint)
+            click.echo(f"deleted {label}: {embeddings} embeddings, {tags} tags, index {freed / 1e6:.1f} MB")
+
+
 @cli.group()
 def vocab() -> None:
     """Show and check vocabularies (the concepts photobrain can tag)."""

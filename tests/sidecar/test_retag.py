@@ -208,3 +208,35 @@ def test_retag_after_a_vocabulary_change_rewrites_exactly_the_affected_files(env
         name = str(image.relative_to(env / "library")) + ".xmp"
         assert (after[name] != before[name]) == (str(image) in changed)
         assert victim not in ai_tags(image)
+
+
+def test_the_old_models_embeddings_stay_until_pruned(env, tiny_clip, tmp_path_factory):
+    import tiny_clip as tc
+
+    from index.store import files_for
+
+    run_tag(options(env, tiny_clip), log=lambda m: None)
+    other = tc.build(tmp_path_factory.mktemp("newer-model"), seed=7)
+    retag(env, tiny_clip, pretrained=str(other.checkpoint_path))
+    with Catalog.open(env / "catalog.db") as catalog:
+        (old_id, old_fp, old_label, _), (new_id, new_fp, _, count) = catalog.models()
+    assert files_for(env / "catalog.db", old_fp).index.exists()
+    tags_in_files = {p: ai_tags(p) for p in images(env)}
+
+    def prune(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "sidecar", "prune", *args, "--catalog", str(env / "catalog.db")],
+                              capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, "PHOTOBRAIN_CONFIG": str(env / "none.toml")})
+
+    out = prune(old_label, "--dry-run")
+    assert out.returncode == 0 and f"would delete {old_label}: {count} embeddings" in out.stdout
+    out = prune(old_label)
+    assert out.returncode == 0 and f"deleted {old_label}: {count} embeddings" in out.stdout
+    with Catalog.open(env / "catalog.db") as catalog:
+        assert [m[0] for m in catalog.models()] == [new_id] and catalog.embedding_count(new_id) == count
+        assert not catalog.db.execute("SELECT 1 FROM tags WHERE model_id = ?", (old_id,)).fetchone()
+    assert not files_for(env / "catalog.db", old_fp).index.exists()
+    assert files_for(env / "catalog.db", new_fp).index.exists()
+    assert {p: ai_tags(p) for p in images(env)} == tags_in_files  # the photos' XMP is not touched
+    out = prune("clip:no-such-model")
+    assert out.returncode == 1 and "no model 'clip:no-such-model'" in out.stderr and old_label not in out.stderr
