@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from xmp import is_image
+
+# what xmp's atomic writes leave beside a file if the process dies between writing and renaming
+_LEFTOVER = re.compile(r"^\..+\.[0-9a-f]{8}\.photobrain-tmp$")
+LEFTOVER_AGE = 3600  # seconds: younger ones may belong to a photobrain run writing right now
 
 
 def iter_images(paths: Iterable[Path]) -> Iterator[Path]:
@@ -14,7 +20,7 @@ def iter_images(paths: Iterable[Path]) -> Iterator[Path]:
         yield path
 
 
-def scan(paths: Iterable[Path]) -> Iterator[tuple[Path, os.stat_result | None]]:
+def scan(paths: Iterable[Path], leftovers: list[Path] | None = None) -> Iterator[tuple[Path, os.stat_result | None]]:
     """Yield ``(path, stat)`` for the image files under ``paths``, sorted within each folder.
 
     Files named directly are yielded as they are, images or not (the caller
@@ -23,12 +29,14 @@ def scan(paths: Iterable[Path]) -> Iterator[tuple[Path, os.stat_result | None]]:
     sidecars and photobrain's temporary files are skipped, a symlinked folder
     is followed once (a loop is not followed again), and any name the file
     system allows, including bytes that are not UTF-8, comes through.
+    ``leftovers`` collects photobrain temporary files older than an hour that
+    an interrupted write left behind (see :func:`remove_leftovers`).
     """
     seen: set[tuple[int, int]] = set()
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            yield from _walk(path, seen)
+            yield from _walk(path, seen, leftovers)
         else:
             try:
                 yield path, path.stat()
@@ -36,7 +44,7 @@ def scan(paths: Iterable[Path]) -> Iterator[tuple[Path, os.stat_result | None]]:
                 yield path, None
 
 
-def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[tuple[Path, os.stat_result]]:
+def _walk(folder: Path, seen: set[tuple[int, int]], leftovers: list[Path] | None) -> Iterator[tuple[Path, os.stat_result]]:
     try:
         st = folder.stat()
     except OSError:
@@ -51,6 +59,12 @@ def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[tuple[Path, os.s
     subfolders = []
     for entry in entries:
         if entry.name.startswith("."):
+            if leftovers is not None and _LEFTOVER.match(entry.name):
+                try:
+                    if entry.is_file(follow_symlinks=False) and time.time() - entry.stat().st_mtime > LEFTOVER_AGE:
+                        leftovers.append(Path(entry.path))
+                except OSError:
+                    pass
             continue
         try:
             if entry.is_dir():
@@ -60,4 +74,16 @@ def _walk(folder: Path, seen: set[tuple[int, int]]) -> Iterator[tuple[Path, os.s
         except OSError:
             continue
     for sub in subfolders:
-        yield from _walk(sub, seen)
+        yield from _walk(sub, seen, leftovers)
+
+
+def remove_leftovers(leftovers: list[Path]) -> int:
+    """Delete temporary files interrupted writes left (never an original: they are only ever copies)."""
+    removed = 0
+    for path in leftovers:
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed

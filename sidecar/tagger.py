@@ -34,7 +34,7 @@ from .brains.local import ModelSpec
 if TYPE_CHECKING:
     from .brains.local import LocalBrain
 from .decode import DEFAULT_MAX_MEGAPIXELS, decode
-from .files import scan
+from .files import remove_leftovers, scan
 from .models import resolve
 from .places import cache_dir
 from .progress import Progress
@@ -86,6 +86,7 @@ class TagResult:
     steady_images_per_second: float | None = None
     dry_run: bool = False
     interrupted: bool = False
+    cleaned: int = 0  # temporary files of an interrupted earlier write, removed
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -265,10 +266,11 @@ class _Session:
     # -- what to do ----------------------------------------------------------------------------
 
     def run(self, progress: Progress | None) -> None:
+        leftovers: list[Path] = []
         if self.options.paths:
             roots = [Path(os.path.abspath(p)) for p in self.options.paths]
             known_rows = self.catalog.files_under(roots)
-            candidates = scan(self.options.paths)
+            candidates = scan(self.options.paths, None if self.options.dry_run else leftovers)
         else:  # retag with no PATH: every file the catalog knows
             known_rows = {row.path: row for row in self.catalog.iter_files() if row.status != "missing"}
             candidates = ((path, _stat(path)) for path in known_rows)
@@ -300,6 +302,9 @@ class _Session:
                     to_retag.append((path, st, row.hash))
                     continue
             to_read.append(str(path))
+        if leftovers:
+            self.result.cleaned = remove_leftovers(leftovers)
+            self.log(f"photobrain: removed {self.result.cleaned} temporary file(s) an interrupted run left behind")
         gone = [p for p, row in known_rows.items() if p not in seen and row.status != "missing" and not p.exists()]
         gone += [p for p, row in known_rows.items() if p in seen and row.status != "missing" and not p.exists()]
         self.catalog.mark_missing(gone)

@@ -272,3 +272,20 @@ def test_the_config_file_sets_defaults_and_options_win(env, library, tiny_clip):
     (env / "config.toml").write_text('colour = "blue"\n')
     bad = cli("tag", str(library), env_dir=env, extra_env=extra)
     assert bad.returncode == 1 and f"error: {env / 'config.toml'}: unknown setting(s) colour" in bad.stderr
+
+
+def test_temporary_files_an_interrupted_write_left_are_cleaned_up(env, library, tiny_clip):
+    folder = library / "plants"
+    stale = folder / ".dandelions.jpg.0123abcd.photobrain-tmp"
+    fresh = folder / ".red flower.jpg.89abcdef.photobrain-tmp"  # another run may be writing it right now
+    users = folder / ".dandelions.jpg.notes"
+    for path in (stale, fresh, users):
+        path.write_bytes(b"\xff\xd8 partial copy")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(stale, (hours_ago, hours_ago))
+    os.utime(users, (hours_ago, hours_ago))
+    dry = run_tag(options(library, tiny_clip, env / "catalog.db", dry_run=True), log=lambda m: None)
+    assert dry.cleaned == 0 and stale.exists()
+    result = run_tag(options(library, tiny_clip, env / "catalog.db"), log=lambda m: None)
+    assert result.cleaned == 1
+    assert not stale.exists() and fresh.exists() and users.exists()
