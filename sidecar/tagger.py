@@ -278,11 +278,15 @@ class _Session:
         to_read: list[str] = []
         to_retag: list[tuple[Path, os.stat_result, str]] = []
         seen: set[Path] = set()
+        vanished: list[Path] = []  # catalogued files named on this run that are gone
         for path, st in candidates:
             absolute = Path(os.path.abspath(path))
             seen.add(absolute)
             if st is None:
-                if absolute not in known_rows:
+                if absolute in known_rows:
+                    if known_rows[absolute].status != "missing":
+                        vanished.append(absolute)
+                else:
                     self._fail(path, "no such file", None)
                 continue
             if not is_image(path):
@@ -305,9 +309,9 @@ class _Session:
         if leftovers:
             self.result.cleaned = remove_leftovers(leftovers)
             self.log(f"photobrain: removed {self.result.cleaned} temporary file(s) an interrupted run left behind")
+        # the scan already stat'ed every file it found: only catalogued files it did not find need a look
         gone = [p for p, row in known_rows.items() if p not in seen and row.status != "missing" and not p.exists()]
-        gone += [p for p, row in known_rows.items() if p in seen and row.status != "missing" and not p.exists()]
-        self.catalog.mark_missing(gone)
+        self.catalog.mark_missing(gone + vanished)
         total = len(to_read) + len(to_retag)
         if progress:
             progress.start(total)

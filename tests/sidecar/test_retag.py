@@ -240,3 +240,14 @@ def test_the_old_models_embeddings_stay_until_pruned(env, tiny_clip, tmp_path_fa
     assert {p: ai_tags(p) for p in images(env)} == tags_in_files  # the photos' XMP is not touched
     out = prune("clip:no-such-model")
     assert out.returncode == 1 and "no model 'clip:no-such-model'" in out.stderr and old_label not in out.stderr
+
+
+def test_a_photo_deleted_since_tagging_is_marked_missing_not_failed(env, tiny_clip):
+    run_tag(options(env, tiny_clip), log=lambda m: None)
+    gone = env / "library" / PLANTS / "dandelions.jpg"
+    gone.unlink()
+    result = retag(env, tiny_clip, threshold=0.2)
+    assert not result.failed and str(gone) not in {f.path for f in result.files}
+    with Catalog.open(env / "catalog.db") as catalog:
+        status = catalog.db.execute("SELECT status FROM files WHERE path = ?", (os.fsencode(gone),)).fetchone()
+    assert status == ("missing",)
