@@ -177,6 +177,14 @@ class Catalog:
         return catalog
 
     @classmethod
+    def open_existing(cls, path: Path, *, exclusive: bool = False) -> Catalog:
+        """Open the catalog a tag run made; a clear error when there is none (never creates one)."""
+        if not Path(path).exists():
+            raise CatalogError(path, "there is no catalog here yet",
+                               "run 'photobrain tag PATH' first, or pass the --catalog you tagged with")
+        return cls.open(path, exclusive=exclusive)
+
+    @classmethod
     def snapshot(cls, path: Path) -> Catalog:
         """An in-memory copy of the catalog at ``path`` (or an empty one): for dry runs, which must write nothing."""
         memory = sqlite3.connect(":memory:")

@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xmp.errors import PhotobrainError
-
 from .catalog import Catalog
 from .store import files_for
 
@@ -13,9 +11,7 @@ from .store import files_for
 def library_status(catalog_path: Path) -> dict:
     """Counts (files, unique images, duplicates, missing, failed), models, indexes, sizes on disk, the last run."""
     catalog_path = Path(catalog_path)
-    if not catalog_path.exists():
-        raise PhotobrainError(catalog_path, "there is no catalog here yet", "run 'photobrain tag PATH' first")
-    with Catalog.open(catalog_path, exclusive=False) as catalog:
+    with Catalog.open_existing(catalog_path) as catalog:
         db = catalog.db
         one = lambda sql: int(db.execute(sql).fetchone()[0])  # noqa: E731
         files = one("SELECT count(*) FROM files WHERE status = 'ok'")

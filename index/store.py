@@ -55,14 +55,16 @@ def update_index(catalog: Catalog, model_id: int, model_fp: str, *, rebuild: boo
     """
     files = files_for(catalog.path, model_fp)
     state = None if rebuild else index_state(catalog.path, model_fp)
+    last = catalog.last_seq(model_id)
+    # every stored or replaced embedding takes a new sequence number, and deleting a model deletes its index:
+    # the same number means nothing changed (and no count of the embeddings is needed to know it)
+    if state is not None and files.index.exists() and state.get("seq") == last:
+        return VectorIndex.load(files.index)
     count = catalog.embedding_count(model_id)
     if count == 0:
         return None
-    last = catalog.last_seq(model_id)
     index = None
     if state is not None and files.index.exists() and not _outgrown(state, count):
-        if state.get("seq") == last and state.get("count") == count:
-            return VectorIndex.load(files.index)
         try:
             index = VectorIndex.load(files.index, mmap=False)
             background = np.load(files.background)

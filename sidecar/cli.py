@@ -189,9 +189,7 @@ def prune(model_label: str, catalog: Path | None, dry_run: bool) -> None:
     from .places import default_catalog
 
     path = catalog or default_catalog()
-    if not path.exists():
-        raise PhotobrainError(path, "there is no catalog here yet", "pass the --catalog you tagged with")
-    with Catalog.open(path) as opened:
+    with Catalog.open_existing(path, exclusive=True) as opened:
         known = opened.models()
         found = [m for m in known if m[2] == model_label]
         if not found:

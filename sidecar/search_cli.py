@@ -162,22 +162,17 @@ def register(cli: click.Group) -> None:
     @common
     def rebuild(catalog, model, pretrained) -> None:
         """Build the model's search index again from the catalog's embeddings."""
-        from index.catalog import Catalog
         from index.store import update_index
-        from xmp.errors import PhotobrainError
 
-        from .models import resolve
+        from .searching import open_model
 
-        settings = _settings(catalog, model, pretrained)
-        if not settings.catalog.exists():
-            raise PhotobrainError(settings.catalog, "there is no catalog here yet", "run 'photobrain tag PATH' first")
-        spec = resolve(model, pretrained, download=False)
-        fingerprint = spec.fingerprint()
-        with Catalog.open(settings.catalog, exclusive=False) as opened:
-            model_id = opened.find_model(fingerprint)
-            built = update_index(opened, model_id, fingerprint, rebuild=True) if model_id is not None else None
+        opened, _, fingerprint, model_id = open_model(_settings(catalog, model, pretrained))
+        with opened:
+            built = update_index(opened, model_id, fingerprint, rebuild=True)
         if built is None:
-            raise PhotobrainError(settings.catalog, f"no photo in this catalog has been tagged with {spec.label}",
+            from xmp.errors import PhotobrainError
+
+            raise PhotobrainError(opened.path, "the catalog holds no embedding of this model",
                                   "run 'photobrain tag' with this model first")
         info = built.info
         click.echo(f"rebuilt: {info.kind} index of {info.count} images"

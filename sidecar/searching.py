@@ -21,7 +21,8 @@ from xmp.errors import PhotobrainError
 from .models import resolve
 
 if TYPE_CHECKING:
-    from .brains.local import LocalBrain, ModelSpec
+    from .brains.local import LocalBrain
+from .brains.local import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -31,29 +32,34 @@ class SearchSettings:
     pretrained: str | None = None
 
 
+def open_model(settings: SearchSettings) -> tuple[Catalog, ModelSpec, str, int]:
+    """The catalog (opened to read) and the model its photos were tagged with: (catalog, spec, fingerprint, id).
+
+    Needs no torch: the weights file is only fingerprinted.
+    """
+    catalog = Catalog.open_existing(settings.catalog)
+    try:
+        spec = resolve(settings.model, settings.pretrained, download=False)
+        model_fp = spec.fingerprint()
+        model_id = catalog.find_model(model_fp)
+        if model_id is None:
+            raise PhotobrainError(settings.catalog, f"no photo in this catalog has been tagged with {spec.label}",
+                                  "run 'photobrain tag' with this model, or pass the --model/--pretrained you tagged with")
+    except BaseException:
+        catalog.close()
+        raise
+    return catalog, spec, model_fp, model_id
+
+
 def open_searcher(settings: SearchSettings, *, threads: int | None = None,
                   log: Callable[[str], None] = lambda m: None) -> Searcher:
     """A searcher over ``settings.catalog`` for the configured model (updating its index if the catalog moved on)."""
-    from index.store import files_for, index_state, load_background, update_index
-    from index.vectors import VectorIndex, single_threaded
+    from index.store import load_background, update_index
+    from index.vectors import single_threaded
 
-    if not settings.catalog.exists():
-        raise PhotobrainError(settings.catalog, "there is no catalog here yet",
-                              "run 'photobrain tag PATH' first (or pass the --catalog you tagged with)")
-    spec = resolve(settings.model, settings.pretrained, download=False)
-    model_fp = spec.fingerprint()
-    catalog = Catalog.open(settings.catalog, exclusive=False)
-    model_id = catalog.find_model(model_fp)
-    if model_id is None:
-        catalog.close()
-        raise PhotobrainError(settings.catalog, f"no photo in this catalog has been tagged with {spec.label}",
-                              "run 'photobrain tag' with this model, or pass the --model/--pretrained you tagged with")
+    catalog, spec, model_fp, model_id = open_model(settings)
     single_threaded()
-    state = index_state(settings.catalog, model_fp)
-    fresh = state is not None and state.get("seq") == catalog.last_seq(model_id) and files_for(
-        settings.catalog, model_fp).index.exists()
-    index = VectorIndex.load(files_for(settings.catalog, model_fp).index) if fresh else update_index(
-        catalog, model_id, model_fp, log=log)
+    index = update_index(catalog, model_id, model_fp, log=log)  # memory-maps it as it is when up to date
     background = load_background(settings.catalog, model_fp)
     if index is None or background is None:
         catalog.close()
