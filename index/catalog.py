@@ -120,6 +120,15 @@ class FileRow:
     tagset: str | None
 
 
+@dataclass(frozen=True)
+class ModelRow:
+    id: int
+    fingerprint: str
+    label: str
+    dim: int
+    embeddings: int
+
+
 def now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
@@ -255,10 +264,10 @@ class Catalog:
                             (fingerprint, label, dim))
         return int(self.db.execute("SELECT id FROM models WHERE fingerprint = ?", (fingerprint,)).fetchone()[0])
 
-    def models(self) -> list[tuple[int, str, str, int]]:
-        """(id, fingerprint, label, embeddings) of every model the catalog holds embeddings of."""
-        return [(int(i), fp, label, int(n)) for i, fp, label, n in self.db.execute(
-            "SELECT m.id, m.fingerprint, m.label, (SELECT count(*) FROM embeddings e WHERE e.model_id = m.id) "
+    def models(self) -> list[ModelRow]:
+        """Every model the catalog knows, with how many embeddings it holds."""
+        return [ModelRow(int(i), fp, label, int(dim), int(n)) for i, fp, label, dim, n in self.db.execute(
+            "SELECT m.id, m.fingerprint, m.label, m.dim, (SELECT count(*) FROM embeddings e WHERE e.model_id = m.id) "
             "FROM models m ORDER BY m.id")]
 
     def drop_model(self, model_id: int) -> tuple[int, int]:

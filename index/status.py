@@ -20,17 +20,17 @@ def library_status(catalog_path: Path) -> dict:
                   "missing": one("SELECT count(*) FROM files WHERE status = 'missing'"),
                   "failed": one("SELECT count(*) FROM files WHERE status = 'failed'")}
         models = []
-        for model_id, fingerprint, label, dim in db.execute("SELECT id, fingerprint, label, dim FROM models ORDER BY id"):
-            index_files = files_for(catalog_path, fingerprint)
+        for model in catalog.models():
+            index_files = files_for(catalog_path, model.fingerprint)
             index = None
             try:
-                info = json.loads(index_files.index.with_suffix(".json").read_text())
-                info["bytes"] = sum(p.stat().st_size for p in (index_files.index, index_files.background) if p.exists())
+                info = json.loads(index_files.info.read_text())
+                info["bytes"] = sum(p.stat().st_size for p in index_files.existing())
                 index = info
             except (OSError, ValueError):
                 pass
-            models.append({"label": label, "fingerprint": fingerprint, "dim": dim,
-                           "embeddings": catalog.embedding_count(model_id), "index": index})
+            models.append({"label": model.label, "fingerprint": model.fingerprint, "dim": model.dim,
+                           "embeddings": model.embeddings, "index": index})
         row = db.execute("SELECT command, started, finished, summary FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         last_run = dict(zip(("command", "started", "finished", "summary"), row, strict=True)) if row else None
     sizes = sum(p.stat().st_size for p in (catalog_path, Path(f"{catalog_path}-wal")) if p.exists())

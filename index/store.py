@@ -30,6 +30,14 @@ class IndexFiles:
     state: Path
     background: Path
 
+    @property
+    def info(self) -> Path:
+        """The index's description, written beside it by :meth:`VectorIndex.save`."""
+        return self.index.with_suffix(".json")
+
+    def existing(self) -> list[Path]:
+        return [p for p in (self.index, self.info, self.state, self.background) if p.exists()]
+
 
 def index_folder(catalog_path: Path) -> Path:
     return catalog_path.with_name(catalog_path.name + ".index")
@@ -146,9 +154,8 @@ def _write_state(path: Path, state: dict) -> None:
 
 def remove_index(catalog_path: Path, model_fp: str) -> int:
     """Delete a model's index files; returns the bytes freed."""
-    files = files_for(catalog_path, model_fp)
     freed = 0
-    for path in (files.index, files.index.with_suffix(".json"), files.state, files.background):
+    for path in files_for(catalog_path, model_fp).existing():
         try:
             freed += path.stat().st_size
             path.unlink()

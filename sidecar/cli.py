@@ -191,18 +191,19 @@ def prune(model_label: str, catalog: Path | None, dry_run: bool) -> None:
     path = catalog or default_catalog()
     with Catalog.open_existing(path, exclusive=True) as opened:
         known = opened.models()
-        found = [m for m in known if m[2] == model_label]
+        found = [m for m in known if m.label == model_label]
         if not found:
             raise PhotobrainError(path, f"no model {model_label!r} in this catalog",
-                                  "known: " + (", ".join(repr(m[2]) for m in known) or "none"))
-        for model_id, fingerprint, label, count in found:
+                                  "known: " + (", ".join(repr(m.label) for m in known) or "none"))
+        for model in found:
             if dry_run:
-                size = sum(p.stat().st_size for p in (files_for(path, fingerprint).index,) if p.exists())
-                click.echo(f"would delete {label}: {count} embeddings and their tags, index {size / 1e6:.1f} MB")
+                size = sum(p.stat().st_size for p in files_for(path, model.fingerprint).existing())
+                click.echo(f"would delete {model.label}: {model.embeddings} embeddings and their tags, "
+                           f"index {size / 1e6:.1f} MB")
                 continue
-            embeddings, tags = opened.drop_model(model_id)
-            freed = remove_index(path, fingerprint)
-            click.echo(f"deleted {label}: {embeddings} embeddings, {tags} tags, index {freed / 1e6:.1f} MB")
+            embeddings, tags = opened.drop_model(model.id)
+            freed = remove_index(path, model.fingerprint)
+            click.echo(f"deleted {model.label}: {embeddings} embeddings, {tags} tags, index {freed / 1e6:.1f} MB")
 
 
 @cli.group()

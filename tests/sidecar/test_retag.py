@@ -219,7 +219,9 @@ def test_the_old_models_embeddings_stay_until_pruned(env, tiny_clip, tmp_path_fa
     other = tc.build(tmp_path_factory.mktemp("newer-model"), seed=7)
     retag(env, tiny_clip, pretrained=str(other.checkpoint_path))
     with Catalog.open(env / "catalog.db") as catalog:
-        (old_id, old_fp, old_label, _), (new_id, new_fp, _, count) = catalog.models()
+        old, new = catalog.models()
+    old_id, old_fp, old_label = old.id, old.fingerprint, old.label
+    new_id, new_fp, count = new.id, new.fingerprint, new.embeddings
     assert files_for(env / "catalog.db", old_fp).index.exists()
     tags_in_files = {p: ai_tags(p) for p in images(env)}
 
@@ -233,7 +235,7 @@ def test_the_old_models_embeddings_stay_until_pruned(env, tiny_clip, tmp_path_fa
     out = prune(old_label)
     assert out.returncode == 0 and f"deleted {old_label}: {count} embeddings" in out.stdout
     with Catalog.open(env / "catalog.db") as catalog:
-        assert [m[0] for m in catalog.models()] == [new_id] and catalog.embedding_count(new_id) == count
+        assert [m.id for m in catalog.models()] == [new_id] and catalog.embedding_count(new_id) == count
         assert not catalog.db.execute("SELECT 1 FROM tags WHERE model_id = ?", (old_id,)).fetchone()
     assert not files_for(env / "catalog.db", old_fp).index.exists()
     assert files_for(env / "catalog.db", new_fp).index.exists()
