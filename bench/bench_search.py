@@ -20,7 +20,6 @@ and at 200k (or the size nearest it):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -139,8 +138,9 @@ def bench_size(work: Path, size: int, queries: int, fingerprint: str) -> dict:
         top = np.argsort(-scores)[:10]
         brute.append(time.perf_counter() - t)
         exact.append(top)
-    ids_of_rows = np.asarray([int.from_bytes(hashlib.blake2b(f"{i:032x}".encode(), digest_size=8).digest(), "big") >> 1
-                              for i in range(size)], dtype=np.int64)
+    with Catalog.open(catalog_path, exclusive=False) as catalog:  # vector ids as the catalog gave them
+        vid_of = dict(catalog.db.execute("SELECT hash, vid FROM vectors"))
+    ids_of_rows = np.asarray([vid_of[f"{i:032x}"] for i in range(size)], dtype=np.int64)
     recall = float(np.mean([len(set(ids_of_rows[e]) & set(f)) / 10 for e, f in zip(exact, found, strict=True)]))
     recall_refined = float(np.mean([len(set(e) & set(f)) / 10 for e, f in zip(exact, refined, strict=True)]))
     print(f"\n{size:,} images (catalog made in {made:.0f} s, {catalog_path.stat().st_size / 1e6:.0f} MB)")

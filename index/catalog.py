@@ -342,16 +342,9 @@ class Catalog:
 
     def vectors_of(self, vids: Iterable[int], model_id: int) -> dict[int, tuple[str, np.ndarray]]:
         """vector id -> (content hash, stored embedding) for the given ids."""
-        vids = [int(v) for v in vids]
-        found: dict[int, tuple[str, np.ndarray]] = {}
-        for start in range(0, len(vids), 500):
-            chunk = vids[start:start + 500]
-            rows = self.db.execute(
-                f"SELECT v.vid, v.hash, e.vector FROM vectors v CROSS JOIN embeddings e ON e.hash = v.hash "
-                f"WHERE e.model_id = ? AND v.vid IN ({','.join('?' * len(chunk))})", (model_id, *chunk)).fetchall()
-            for vid, digest, blob in rows:
-                found[vid] = (digest, np.frombuffer(blob, dtype=np.float32))
-        return found
+        rows = self._rows_in("SELECT v.vid, v.hash, e.vector FROM vectors v CROSS JOIN embeddings e ON e.hash = v.hash "
+                             "WHERE e.model_id = ? AND v.vid IN ({})", (model_id,), [int(v) for v in vids])
+        return {vid: (digest, np.frombuffer(blob, dtype=np.float32)) for vid, digest, blob in rows}
 
     def embeddings_since(self, model_id: int, seq: int, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
         """(vector ids, vectors, highest seq) in batches, for every embedding of ``model_id`` stored after ``seq``."""
@@ -371,14 +364,15 @@ class Catalog:
 
     def embeddings_of(self, digests: list[str], model_id: int) -> dict[str, np.ndarray]:
         """Stored embeddings of many images at once (content hash -> vector)."""
-        found: dict[str, np.ndarray] = {}
-        for start in range(0, len(digests), 500):
-            chunk = digests[start:start + 500]
-            for digest, blob in self.db.execute(
-                    f"SELECT hash, vector FROM embeddings WHERE model_id = ? AND hash IN ({','.join('?' * len(chunk))})",
-                    (model_id, *chunk)):
-                found[digest] = np.frombuffer(blob, dtype=np.float32)
-        return found
+        rows = self._rows_in("SELECT hash, vector FROM embeddings WHERE model_id = ? AND hash IN ({})", (model_id,),
+                             digests)
+        return {digest: np.frombuffer(blob, dtype=np.float32) for digest, blob in rows}
+
+    def _rows_in(self, sql: str, params: tuple, values: list) -> Iterator[tuple]:
+        """Rows of ``sql`` whose ``IN ({})`` takes ``values``, 500 at a time (SQLite's limit on parameters)."""
+        for start in range(0, len(values), 500):
+            chunk = values[start:start + 500]
+            yield from self.db.execute(sql.format(",".join("?" * len(chunk))), (*params, *chunk))
 
     def embedding(self, digest: str, model_id: int) -> np.ndarray | None:
         row = self.db.execute("SELECT vector FROM embeddings WHERE hash = ? AND model_id = ?",

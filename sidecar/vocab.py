@@ -164,9 +164,9 @@ def parse(text: str, source: str) -> Vocabulary:
             prompts = _split_prompts(match.group(3) or "")
             threshold = _threshold(match.group(4), fail) if match.group(4) is not None else None
             concepts[(*section, name)] = Concept((*section, name), synonyms, prompts, templates, threshold)
-    if extends:
+    base = parse(builtin_text(), BUILTIN) if extends else None
+    if base is not None:
         # concepts the user adds do not count for the statistics: the built-in ones' confidences stay as they were
-        base = parse(builtin_text(), BUILTIN)
         merged = {c.path: c for c in base.concepts}
         merged.update({p: c if p in merged else replace(c, reference=False) for p, c in concepts.items()})
         concepts = merged
@@ -186,9 +186,9 @@ def parse(text: str, source: str) -> Vocabulary:
             concepts[p] = replace(concepts[p], excluded=True)
     if not concepts:
         raise VocabularyError(source, "the vocabulary defines no concepts", "see 'Vocabulary files' in the README")
-    if extends:
-        return Vocabulary(version=f"{parse(builtin_text(), BUILTIN).version}+{version or 'user'}",
-                          concepts=tuple(concepts.values()), sources=(BUILTIN, source))
+    if base is not None:
+        return Vocabulary(version=f"{base.version}+{version or 'user'}", concepts=tuple(concepts.values()),
+                          sources=(BUILTIN, source))
     return Vocabulary(version=version or "user", concepts=tuple(concepts.values()), sources=(source,))
 
 
