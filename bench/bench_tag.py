@@ -168,6 +168,8 @@ def main() -> None:
     parser.add_argument("--unchanged", type=int, default=50_000)
     parser.add_argument("--moved", type=int, default=1_000)
     args = parser.parse_args()
+    if args.images < 24:
+        parser.error("--images must be at least 24: the steady state is measured between batches of 8 per worker")
     import open_clip
     import torch
 
