@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,7 @@ import numpy as np
 
 from xmp.errors import PhotobrainError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VID_MASK = (1 << 63) - 1
 
 MIGRATIONS: dict[int, str] = {
@@ -99,6 +100,22 @@ MIGRATIONS: dict[int, str] = {
         tokenize = 'porter unicode61 remove_diacritics 2'
     );
     """,
+    # 3: the opt-in cloud brain. What a cloud model answered for an image (its raw keywords, caption and alt
+    # text), so a re-run sends only images not answered yet and every later run writes the answer again.
+    # status 'refused': the model withheld an answer for the image's content (a safety block); not sent again.
+    3: """
+    CREATE TABLE cloud_answers (
+        hash TEXT NOT NULL,
+        model TEXT NOT NULL,           -- e.g. gemini:gemini-2.5-flash-lite
+        status TEXT NOT NULL,          -- answered | refused
+        keywords TEXT NOT NULL,        -- JSON: a list of keyword paths, as the model returned them
+        caption TEXT NOT NULL,
+        alt_text TEXT NOT NULL,
+        reason TEXT,
+        answered TEXT NOT NULL,
+        PRIMARY KEY (hash, model)
+    ) WITHOUT ROWID;
+    """,
 }
 
 
@@ -118,6 +135,19 @@ class FileRow:
     hash: str | None
     status: str
     tagset: str | None
+
+
+@dataclass(frozen=True)
+class CloudRow:
+    """A cloud model's answer for one image (``status`` answered or refused)."""
+
+    model: str
+    status: str
+    keywords: list[tuple[str, ...]]
+    caption: str
+    alt_text: str
+    reason: str | None
+    answered: str
 
 
 @dataclass(frozen=True)
@@ -210,6 +240,19 @@ class Catalog:
         catalog = cls(Path(path), memory, None)
         catalog._migrate()
         return catalog
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Catalog | None:
+        """The catalog at ``path`` for reading only, as it is (no migration, no lock); None if there is none."""
+        if not Path(path).exists():
+            return None
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            db.execute("SELECT count(*) FROM meta").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise CatalogError(path, f"not a usable photobrain catalog ({exc})",
+                               "move the file away (photobrain builds a new one) or pass --catalog") from exc
+        return cls(Path(path), db, None)
 
     def __enter__(self) -> Catalog:
         return self
@@ -396,6 +439,45 @@ class Catalog:
         blob = encode_path(path)
         self.db.execute("UPDATE files SET tagset = NULL WHERE path = ?", (blob,))
         self.db.execute("UPDATE file_text SET tags = '' WHERE rowid = (SELECT id FROM files WHERE path = ?)", (blob,))
+
+    # settings remembered per catalog (per library) -------------------------------------------------
+
+    def setting(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (f"setting:{key}",)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"setting:{key}", value))
+
+    # cloud answers -------------------------------------------------------------------------------
+
+    def store_cloud_answer(self, digest: str, model: str, *, status: str, keywords: Iterable[tuple[str, ...]] = (),
+                           caption: str = "", alt_text: str = "", reason: str | None = None) -> None:
+        self.db.execute("INSERT OR REPLACE INTO cloud_answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (digest, model, status, json.dumps([list(k) for k in keywords], ensure_ascii=False),
+                         caption, alt_text, reason, now()))
+
+    def cloud_settled(self, model: str) -> set[str]:
+        """Hashes of images ``model`` answered (or refused for their content): never sent to it again."""
+        try:
+            return {h for (h,) in self.db.execute("SELECT hash FROM cloud_answers WHERE model = ?", (model,))}
+        except sqlite3.OperationalError:  # a read-only look at a catalog from before the cloud brain
+            return set()
+
+    def cloud_answer(self, digest: str) -> CloudRow | None:
+        """The latest answer any cloud model gave for an image (refusals only when there is no answer)."""
+        row = self.db.execute(
+            "SELECT model, status, keywords, caption, alt_text, reason, answered FROM cloud_answers WHERE hash = ? "
+            "ORDER BY status = 'answered' DESC, answered DESC LIMIT 1", (digest,)).fetchone()
+        if row is None:
+            return None
+        model, status, keywords, caption, alt_text, reason, answered = row
+        return CloudRow(model, status, [tuple(k) for k in json.loads(keywords)], caption, alt_text, reason, answered)
+
+    def cloud_counts(self) -> dict[str, int]:
+        return {status: int(n) for status, n in self.db.execute(
+            "SELECT status, count(*) FROM cloud_answers GROUP BY status")}
 
     # the keyword channel ------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ MAX_SIDE = 384          # both sides at most 384 px: 258 tokens
 MIN_TIMEOUT = 10.0      # the live API rejects shorter deadlines
 MAX_DEPTH = 4
 MAX_COMPONENT = 64
+#: finish reasons that say the content itself was refused: the same photo would be refused again
+WITHHELD = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
 
 SCHEMA = {
     "type": "object",
@@ -60,7 +62,11 @@ class CloudStop(CloudError):
 
 
 class CloudRefused(CloudError):
-    """This photo got no usable answer; the run goes on."""
+    """This photo got no usable answer; the run goes on and a later run asks again."""
+
+
+class CloudWithheld(CloudRefused):
+    """The model withheld its answer because of the photo's content (a safety block): asking again gives the same."""
 
 
 @dataclass
@@ -105,7 +111,10 @@ class GeminiBrain:
         self._types = types
         self.client = genai.Client(api_key=api_key, http_options=options)
 
-    def describe(self, jpeg: bytes, branches: list[str]) -> CloudAnswer:
+    def describe(self, jpeg: bytes, branches: list[str], *,
+                 on_send: Callable[[int], None] | None = None) -> CloudAnswer:
+        """Keywords, caption and alt text for one prepared image. ``on_send(attempt)`` runs before every request
+        leaves the machine (the privacy ledger records it there)."""
         from google.genai import errors
 
         transport = _transport_errors()
@@ -117,6 +126,8 @@ class GeminiBrain:
                     PROMPT.format(branches=", ".join(branches))]
         last = ""
         for attempt in range(1, self.attempts + 1):
+            if on_send is not None:
+                on_send(attempt)
             try:
                 response = self.client.models.generate_content(model=self.model, contents=contents, config=config)
             except errors.ClientError as exc:
@@ -158,13 +169,15 @@ class GeminiBrain:
     def _answer(self, response: Any, sent: int) -> CloudAnswer:
         feedback = getattr(response, "prompt_feedback", None)
         if feedback is not None and getattr(feedback, "block_reason", None):
-            raise CloudRefused(None, f"Gemini blocked this photo ({_name(feedback.block_reason)})")
+            raise CloudWithheld(None, f"Gemini blocked this photo ({_name(feedback.block_reason)})")
         candidates = response.candidates or []
         if not candidates:
             raise CloudRefused(None, "Gemini returned no answer for this photo")
         finish = _name(candidates[0].finish_reason)
         if finish not in ("STOP", "FINISH_REASON_UNSPECIFIED", "None"):
-            raise CloudRefused(None, f"Gemini withheld or cut off its answer ({finish})")
+            if finish in WITHHELD:
+                raise CloudWithheld(None, f"Gemini withheld its answer ({finish})")
+            raise CloudRefused(None, f"Gemini cut off its answer ({finish})")
         data = response.parsed
         if not isinstance(data, dict):
             try:

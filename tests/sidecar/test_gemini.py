@@ -6,81 +6,21 @@ import io
 import json
 import shutil
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from conftest import SAMPLES
+from fake_gemini import BAD_KEY, ENVIRONMENT, PER_DAY, PER_MINUTE, RETRY_7S, FakeGemini, error, ok
 from PIL import Image
 
 from sidecar.brains import gemini
-from sidecar.brains.gemini import CloudRefused, CloudStop, GeminiBrain, clean_keywords, prepare_image
-
-GOOD = {"keywords": [["animal", "bird", "heron"], ["place", "lake"]], "caption": "A heron stands  at a lake.",
-        "alt_text": "Grey heron in shallow water."}
-
-
-def ok(answer: dict | str = GOOD, finish: str = "STOP") -> tuple[int, dict]:
-    text = answer if isinstance(answer, str) else json.dumps(answer)
-    return 200, {"candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": finish}],
-                 "usageMetadata": {"promptTokenCount": 300, "candidatesTokenCount": 60, "totalTokenCount": 360}}
-
-
-def error(code: int, status: str, message: str, *details: dict) -> tuple[int, dict]:
-    return code, {"error": {"code": code, "status": status, "message": message, "details": list(details)}}
-
-
-RETRY_7S = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}
-PER_MINUTE = {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
-              "violations": [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]}
-PER_DAY = {"@type": "type.googleapis.com/google.rpc.QuotaFailure",
-           "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}
-BAD_KEY = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}
-
-
-class FakeGemini:
-    """Answers generateContent with the scripted (status, body[, delay]) replies in order; records each request."""
-
-    def __init__(self):
-        self.script: list[tuple] = []
-        self.requests: list[dict] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                status, reply, *delay = fake.script.pop(0) if fake.script else ok()
-                if delay:
-                    time.sleep(delay[0])
-                data = json.dumps(reply).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from sidecar.brains.gemini import CloudRefused, CloudStop, CloudWithheld, GeminiBrain, clean_keywords, prepare_image
 
 
 @pytest.fixture
 def fake(monkeypatch):
-    for name in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_GEMINI_BASE_URL",
-                 "GOOGLE_GENAI_API_VERSION", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+    for name in ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     server = FakeGemini()
     yield server
@@ -191,19 +131,21 @@ def test_a_timeout_is_retried_and_then_fails_the_photo_alone(fake, monkeypatch):
     assert "no answer in time" in err.value.reason and time.monotonic() - started < 10
 
 
-@pytest.mark.parametrize("reply,message", [
-    (ok(finish="SAFETY"), "withheld or cut off its answer (SAFETY)"),
-    (ok(finish="MAX_TOKENS"), "(MAX_TOKENS)"),
-    ((200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}), "blocked this photo (PROHIBITED_CONTENT)"),
-    (ok("{not json"), "not JSON"),
-    (ok({"keywords": "dog", "caption": 3, "alt_text": ""}), "does not have the asked-for shape"),
+@pytest.mark.parametrize("reply,message,withheld", [
+    (ok(finish="SAFETY"), "withheld its answer (SAFETY)", True),
+    (ok(finish="MAX_TOKENS"), "cut off its answer (MAX_TOKENS)", False),
+    ((200, {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}), "blocked this photo (PROHIBITED_CONTENT)", True),
+    (ok("{not json"), "not JSON", False),
+    (ok({"keywords": "dog", "caption": 3, "alt_text": ""}), "does not have the asked-for shape", False),
 ])
-def test_unusable_answers_fail_that_photo_only(fake, reply, message):
+def test_unusable_answers_fail_that_photo_only(fake, reply, message, withheld):
     cloud, waits = brain(fake)
     fake.script = [reply]
     with pytest.raises(CloudRefused) as err:
         cloud.describe(b"\xff\xd8jpeg", ["animal"])
     assert message in err.value.reason and len(fake.requests) == 1 and waits == []
+    # a content refusal is final (not sent again); a cut-off or garbled answer is asked again on a later run
+    assert isinstance(err.value, CloudWithheld) == withheld
 
 
 def test_keywords_are_sanitised_deduplicated_and_mapped_onto_the_vocabulary():
