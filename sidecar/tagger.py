@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +29,9 @@ from index.catalog import Catalog
 from xmp import AITag, PhotobrainError, TagRequest, WriteOptions, content_hash, is_image, read_metadata, write_tags
 from xmp.view import summarize
 
+from .brains.gemini import CloudError, CloudStop, CloudWithheld, clean_keywords
 from .brains.local import ModelSpec
+from .cloud import CloudOptions, CloudRunner, CloudTally, Ledger, consent_given, is_cancelled, ledger_path
 
 if TYPE_CHECKING:
     from .brains.local import LocalBrain
@@ -61,6 +63,8 @@ class TagOptions:
     batch_size: int = 8  # per worker task: small enough that the last tasks keep both cores busy
     #: retag: only files the catalog knows (all of them when ``paths`` is empty); new files are skipped
     catalogued_only: bool = False
+    #: the brain(s) whose tags are written; the on-device model always computes the embedding for search
+    cloud: CloudOptions = CloudOptions()
 
 
 @dataclass
@@ -73,6 +77,7 @@ class FileOutcome:
     written: list[str] = field(default_factory=list)  # files whose XMP changed (or would, with --dry-run)
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    cloud: str | None = None  # with a cloud brain: answered | refused: ... | not answered: ... | would send
 
 
 @dataclass
@@ -87,6 +92,7 @@ class TagResult:
     dry_run: bool = False
     interrupted: bool = False
     cleaned: int = 0  # temporary files of an interrupted earlier write, removed
+    cloud: CloudTally | None = None  # with --brain gemini|both: what was sent, answered, refused, spent
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -211,8 +217,34 @@ def _stat(path: Path) -> os.stat_result | None:
 
 def settings_fingerprint(model_fp: str, vocab: Vocabulary, rule: SelectionRule, options: TagOptions) -> str:
     """What a file's tags depend on besides its pixels: a file tagged under the same one is unchanged."""
-    return (f"{model_fp}:{vocab.fingerprint()}:{vocab.rules_fingerprint()}:{rule.fingerprint()}:{options.root}:"
-            f"{options.write}:{options.sidecar_name}")
+    fingerprint = (f"{model_fp}:{vocab.fingerprint()}:{vocab.rules_fingerprint()}:{rule.fingerprint()}:"
+                   f"{options.root}:{options.write}:{options.sidecar_name}")
+    if options.cloud.uses_cloud:
+        fingerprint += f":{options.cloud.brain}:{options.cloud.source}"
+    return fingerprint
+
+
+#: a file written while its cloud answer is still missing: never "unchanged", so the next run asks again
+PENDING = ":cloud-pending"
+#: how many photos may wait for their cloud answer before the local pass waits for the cloud
+HOLD_LIMIT = 64
+
+
+class _CloudStopped(Exception):
+    """The cloud brain must send nothing more (bad key, retired model, daily quota, budget): the run ends."""
+
+
+@dataclass
+class _Job:
+    """One file whose tags are chosen, to be written (after its cloud answer, when one is awaited)."""
+
+    path: str
+    digest: str
+    size: int
+    mtime_ns: int
+    status: str
+    selected: list[Selected]
+    text: tuple[str | None, str | None]
 
 
 def run_tag(options: TagOptions, *, progress: Progress | None = None,
@@ -230,10 +262,14 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
         run = catalog.start_run("tag") if not options.dry_run else None
         session = _Session(options, spec, vocab, rule, model_fp, tagset, catalog, run, result, log)
         try:
-            session.run(progress)
+            try:
+                session.run(progress)
+            except _CloudStopped:
+                session.collect_cloud(until=0, stopping=True)  # answers already paid for are written
         except KeyboardInterrupt:
             result.interrupted = True
         finally:
+            session.close_cloud(interrupted=result.interrupted)
             if not options.dry_run:  # a dry run works on an in-memory copy, dropped here
                 catalog.commit()
                 assert run is not None
@@ -262,6 +298,22 @@ class _Session:
             mode=cast(Literal["embed", "sidecar", "auto"], options.write),
             sidecar_name=cast(Literal["ext", "base", "both"], options.sidecar_name), root=options.root,
             keep_mtime=options.keep_mtime, dry_run=options.dry_run)
+        self.cloud_options = options.cloud
+        self.runner: CloudRunner | None = None
+        self._held: list[tuple[Future, _Job]] = []
+        self._settled: set[str] = set()
+        self._cloud_paths: dict[str, tuple[str, ...]] | None = None
+        if options.cloud.uses_cloud:
+            result.cloud = CloudTally()
+            self._settled = catalog.cloud_settled(options.cloud.source)
+            if not options.dry_run:
+                if consent_given(catalog) is None:
+                    raise PhotobrainError(options.catalog, "no consent to send photos to the cloud is recorded for "
+                                          "this library", "run 'photobrain tag --brain "
+                                          f"{options.cloud.brain}' in a terminal to read what is sent and agree, "
+                                          "or add --yes-cloud")
+                self.runner = CloudRunner(options.cloud, Ledger(ledger_path(options.catalog)), self._branches())
+                self.runner.tally = result.cloud
 
     # -- what to do ----------------------------------------------------------------------------
 
@@ -320,6 +372,9 @@ class _Session:
             self._read_and_embed(to_read, progress)
         if progress:
             progress.done()
+        if self._held:
+            self.log(f"photobrain: waiting for the cloud's answers for {len(self._held)} photo(s)")
+            self.collect_cloud(until=0)
 
     def _retag(self, files: list[tuple[Path, os.stat_result, str]], progress: Progress | None,
                chunk: int = 1024) -> None:
@@ -336,6 +391,7 @@ class _Session:
                 if progress:
                     progress.update(1)
             self.catalog.commit()
+            self.collect_cloud()
 
     def _read_and_embed(self, paths: list[str], progress: Progress | None) -> None:
         model_id = self._model_id
@@ -376,6 +432,7 @@ class _Session:
                 self._finish(item.path, item.digest, item.size, item.mtime_ns, vector=item.vector,
                              facts=item.facts, status=None, text=(item.keywords, item.caption))
             self.catalog.commit()  # a crash or Ctrl-C loses at most this batch
+            self.collect_cloud()
             if first_batch_at is None:
                 first_batch_at, embedded_then = time.monotonic(), self.result.embedded
             elif self.result.embedded > embedded_then:
@@ -419,13 +476,121 @@ class _Session:
         root = self.options.root
         catalog.replace_tags(digest, model_id, [("/".join((root, *t.path)), t.score, t.implied) for t in selected],
                              self.spec.label, self.vocab.version)
-        outcome = FileOutcome(path, status, tags=["/".join((root, *t.path)) for t in selected])
+        self._deliver(_Job(path, digest, size, mtime_ns, status, selected, text))
+
+    # -- the cloud brain -----------------------------------------------------------------------
+
+    def _deliver(self, job: _Job) -> None:
+        """Write the file now, or once its cloud answer is back when the cloud brain has not answered it yet."""
+        tally = self.result.cloud
+        if tally is None or job.digest in self._settled:
+            self._write(job)
+            return
+        if self.runner is None:  # dry run: nothing is sent
+            tally.would_send += 1
+            self._settled.add(job.digest)  # counted once per image
+            self._write(job, note="would send", pending=True)
+            return
+        future = self.runner.submit(job.digest, Path(job.path))
+        if future is None:  # stopped: the budget is spent, or an error that would repeat
+            self._write(job, note=f"not sent: {tally.stopped}", pending=True)
+            raise _CloudStopped()
+        self._held.append((future, job))
+        self.collect_cloud(until=HOLD_LIMIT)
+
+    def collect_cloud(self, *, until: int | None = None, stopping: bool = False) -> None:
+        """Write the files whose cloud answer is back; with ``until``, first wait until at most that many wait."""
+        while self._held:
+            ready = [held for held in self._held if held[0].done()]
+            if not ready:
+                if until is None or len(self._held) <= until:
+                    break
+                wait([future for future, _ in self._held], return_when=FIRST_COMPLETED)
+                continue
+            self._held = [held for held in self._held if not held[0].done()]
+            for future, job in ready:
+                self._answered(future, job)
+        self.catalog.commit()
+        if self.runner is not None and self.runner.stopped and not stopping:
+            raise _CloudStopped()
+
+    def _answered(self, future: Future, job: _Job) -> None:
+        assert self.runner is not None and self.result.cloud is not None
+        tally, source, digest = self.result.cloud, self.cloud_options.source, job.digest
+        self.runner.forget(digest)
+        first = digest not in self._settled  # a duplicate in the same run shares its original's answer
+        try:
+            answer = future.result()
+        except CloudWithheld as exc:
+            if first:
+                tally.refused += 1
+                self.catalog.store_cloud_answer(digest, source, status="refused", reason=exc.reason)
+                self._settled.add(digest)
+            self._write(job, note=f"refused: {exc.reason}")
+        except CloudStop as exc:
+            self._write(job, note=f"not answered: {exc.reason}", pending=True)
+        except CloudError as exc:
+            tally.unanswered += first
+            self._write(job, note=f"not answered: {exc.reason}", pending=True)
+        except (CancelledError, PhotobrainError, OSError) as exc:
+            if isinstance(exc, PhotobrainError):
+                note = f"not sent: {exc.reason}"
+            elif isinstance(exc, OSError):
+                note = f"not sent: cannot read the file ({exc.strerror or exc})"
+            else:
+                note = "not sent: the run stopped first"
+            self._write(job, note=note, pending=True)
+        except Exception as exc:
+            if not is_cancelled(exc):
+                raise
+            self._write(job, note="not sent: the run stopped first", pending=True)
+        else:
+            if first:
+                tally.answered += 1
+                self.catalog.store_cloud_answer(digest, source, status="answered", keywords=answer.keywords,
+                                                caption=answer.caption, alt_text=answer.alt_text)
+                self._settled.add(digest)
+            self._write(job, note="answered")
+
+    def close_cloud(self, *, interrupted: bool) -> None:
+        if self.runner is not None:
+            self.runner.shutdown(wait_for_running=not interrupted)
+
+    def _branches(self) -> list[str]:
+        return sorted({c.path[0] for c in self.vocab.concepts if not c.excluded})
+
+    def _cloud_tags(self, digest: str) -> tuple[list[AITag], str | None, str | None, str]:
+        """The stored cloud answer for an image as AI tags (mapped onto the vocabulary), caption and alt text."""
+        row = self.catalog.cloud_answer(digest)
+        if row is None or row.status != "answered":
+            return [], None, None, ""
+        if self._cloud_paths is None:
+            self._cloud_paths = {}
+            for concept in self.vocab.concepts:
+                for word in (concept.name, *concept.synonyms):
+                    self._cloud_paths.setdefault(word.lower(), concept.path)
+        excluded = {c.path for c in self.vocab.concepts if c.excluded}
+        tags = [AITag(path, None, row.model) for path in clean_keywords(row.keywords, self._cloud_paths)
+                if path not in excluded]
+        return tags, row.caption or None, row.alt_text or None, row.model
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _write(self, job: _Job, *, note: str | None = None, pending: bool = False) -> None:
+        catalog, path, root = self.catalog, job.path, self.options.root
+        size, mtime_ns = job.size, job.mtime_ns
+        local = [] if self.cloud_options.brain == "gemini" else [
+            AITag(t.path, t.score, self.spec.label, self.vocab.version) for t in job.selected]
+        cloud, caption, alt_text, source = self._cloud_tags(job.digest)
+        request = TagRequest(tags=tuple(local + cloud), caption=caption, alt_text=alt_text, caption_source=source)
+        names = list(dict.fromkeys("/".join((root, *t.path)) for t in request.tags))
+        outcome = FileOutcome(path, job.status, tags=names, cloud=note)
         if self.write_options is not None:
             try:
-                written = write_tags(Path(path), self._request(selected), self.write_options)
+                written = write_tags(Path(path), request, self.write_options)
             except PhotobrainError as exc:
-                self.result.files.append(FileOutcome(path, "failed", outcome.tags, exc.reason, exc.hint))
-                catalog.record_file(Path(path), size=size, mtime_ns=mtime_ns, digest=digest, status="failed",
+                self.result.files.append(FileOutcome(path, "failed", outcome.tags, exc.reason, exc.hint, cloud=note))
+                catalog.record_file(Path(path), size=size, mtime_ns=mtime_ns, digest=job.digest, status="failed",
                                     error=exc.reason, run=self.run_id)
                 return
             outcome.written = [str(t) for t in written.targets]
@@ -434,10 +599,11 @@ class _Session:
                 st = os.stat(path)  # our own write must not make the file look new next time
                 size, mtime_ns = st.st_size, st.st_mtime_ns
         self.result.files.append(outcome)
-        catalog.record_file(Path(path), size=size, mtime_ns=mtime_ns, digest=digest, status="ok",
-                            tagset=self.tagset, run=self.run_id)
-        catalog.set_text(Path(path), folders=self._folders(path), keywords=text[0], caption=text[1],
-                         tags=" ; ".join(" ".join(t.path) for t in selected))
+        catalog.record_file(Path(path), size=size, mtime_ns=mtime_ns, digest=job.digest, status="ok",
+                            tagset=self.tagset + (PENDING if pending else ""), run=self.run_id)
+        ai_text = [" ".join(t.path) for t in request.tags] + [text for text in (caption, alt_text) if text]
+        catalog.set_text(Path(path), folders=self._folders(path), keywords=job.text[0], caption=job.text[1],
+                         tags=" ; ".join(ai_text))
 
     def _folders(self, path: str) -> str | None:
         """The folders between the tagged root and the file: searchable words ("2024 Norway trip").
@@ -451,9 +617,6 @@ class _Session:
             except ValueError:
                 continue
         return None
-
-    def _request(self, selected: list[Selected]) -> TagRequest:
-        return TagRequest(tags=tuple(AITag(t.path, t.score, self.spec.label, self.vocab.version) for t in selected))
 
     def _fail(self, path: Path, reason: str, hint: str | None, size: int = 0, mtime_ns: int = 0) -> None:
         self.result.files.append(FileOutcome(str(path), "failed", reason=reason, hint=hint))

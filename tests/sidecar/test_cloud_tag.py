@@ -1,0 +1,303 @@
+"""tag --brain gemini|both end to end: the real google-genai client, a loopback fake Gemini, real files and catalog."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SAMPLES
+from fake_gemini import BAD_KEY, ENVIRONMENT, PER_DAY, RETRY_7S, FakeGemini, error, ok
+
+from index.catalog import Catalog
+from sidecar.cloud import CloudOptions, ledger_path, read_ledger, record_consent
+from sidecar.tagger import TagOptions, run_tag
+from xmp import read_metadata, summarize
+
+PHOTOS = ["animals/nuthatch.jpg", "landscapes/storm.jpg", "food/fig.jpg", "city/facade.jpg"]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch):
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PHOTOBRAIN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PHOTOBRAIN_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.delenv("PHOTOBRAIN_CATALOG", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def fake(env, monkeypatch):
+    server = FakeGemini()
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", server.url)  # the SDK's own setting: no photobrain back door
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """Four sample photos and an exact copy of the first (one image, two files)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in PHOTOS:
+        shutil.copy2(SAMPLES / name, folder / Path(name).name)
+    shutil.copy2(SAMPLES / PHOTOS[0], folder / "nuthatch copy.jpg")
+    return folder
+
+
+def options(folder: Path, tiny_clip, catalog: Path, brain: str = "both", **overrides) -> TagOptions:
+    cloud = overrides.pop("cloud", None) or CloudOptions(brain=brain, api_key="test-key",
+                                                         **overrides.pop("cloud_settings", {}))
+    settings = dict(paths=(folder,), catalog=catalog, model=str(tiny_clip.config_path),
+                    pretrained=str(tiny_clip.checkpoint_path), threshold=0.05, jobs=1, write="sidecar", cloud=cloud)
+    settings.update(overrides)
+    return TagOptions(**settings)
+
+
+def consent(catalog: Path) -> None:
+    with Catalog.open(catalog) as opened:
+        record_consent(opened, CloudOptions(brain="both"), "test")
+
+
+def xmp_of(image: Path) -> dict:
+    return summarize(read_metadata(image)).to_dict()
+
+
+def cli(*args: str, env_dir: Path, fake: FakeGemini | None = None, key: str | None = "test-key",
+        stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT}
+    env.update(PHOTOBRAIN_CACHE=str(env_dir / "cache"), PHOTOBRAIN_CONFIG=str(env_dir / "config.toml"))
+    if fake is not None:
+        env["GOOGLE_GEMINI_BASE_URL"] = fake.url
+    if key:
+        env["GEMINI_API_KEY"] = key
+    return subprocess.run([sys.executable, "-m", "sidecar", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=env, input=stdin or "")
+
+
+def model_args(tiny_clip) -> list[str]:
+    return ["--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path)]
+
+
+def test_both_brains_write_cloud_tags_captions_and_provenance_beside_the_local_tags(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    consent(catalog)
+    result = run_tag(options(photos, tiny_clip, catalog))
+    assert result.summary()["failed"] == 0 and result.cloud is not None
+    assert (result.cloud.answered, result.cloud.requests) == (4, 4)  # the copy shares its original's answer
+    assert len(fake.requests) == 4
+    for image in photos.iterdir():
+        if image.suffix != ".jpg":
+            continue
+        info = xmp_of(image)
+        sources = {t["path"]: t["source"] for t in info["ai_tags"]}
+        assert sources["AI/animal/bird/heron"] == "gemini:gemini-2.5-flash-lite"
+        assert sources["AI/place/water/lake"] == "gemini:gemini-2.5-flash-lite"  # "place/lake": the vocabulary's path
+        assert any(s.startswith("clip:") for s in sources.values())  # the local tags too
+        assert info["captions"]["x-default"] == "A heron stands at a lake."
+        assert info["alt_text"]["x-default"] == "Grey heron in shallow water."
+    # nothing but pixels and the instruction left: no file name in any request
+    for request in fake.requests:
+        body = request["body"].decode()
+        assert "nuthatch" not in body and "photos" not in body and str(photos) not in body
+    # the ledger holds a line before each request and its outcome
+    entries = read_ledger(ledger_path(catalog))
+    assert [e["event"] for e in entries].count("sent") == 4
+    assert [e["outcome"] for e in entries if e["event"] == "result"] == ["answered"] * 4
+    assert oct(ledger_path(catalog).stat().st_mode & 0o777) == "0o600"
+    # the keyword side of search finds the cloud's words
+    with Catalog.open(catalog) as opened:
+        found = {p.name for p, _, _ in opened.keyword_matches("heron", 10)}
+        assert found == {p.name for p in photos.glob("*.jpg")}
+        assert {p.name for p, _, _ in opened.keyword_matches("shallow", 10)} == found  # alt text too
+
+
+def test_gemini_alone_writes_only_the_clouds_tags(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    consent(catalog)
+    run_tag(options(photos, tiny_clip, catalog, brain="gemini"))
+    info = xmp_of(photos / "fig.jpg")
+    assert {t["source"] for t in info["ai_tags"]} == {"gemini:gemini-2.5-flash-lite"}
+
+
+def test_a_rerun_sends_only_what_has_not_been_answered(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    consent(catalog)
+    (photos / "nuthatch copy.jpg").unlink()
+    fake.script = [ok(finish="SAFETY"), ok(finish="MAX_TOKENS")]  # the first two requests; the rest answer
+    first = run_tag(options(photos, tiny_clip, catalog, cloud_settings={"concurrency": 1}))
+    assert first.cloud is not None
+    assert (first.cloud.answered, first.cloud.refused, first.cloud.unanswered) == (2, 1, 1)
+    notes = sorted(f.cloud or "" for f in first.files)
+    assert notes[0].startswith("answered") and any(n.startswith("refused: Gemini withheld") for n in notes)
+    assert any(n.startswith("not answered: Gemini cut off") for n in notes)
+    assert len(fake.requests) == 4
+    second = run_tag(options(photos, tiny_clip, catalog))
+    assert len(fake.requests) == 5  # only the cut-off one again; the refused one is settled
+    assert second.cloud is not None and second.cloud.answered == 1
+    assert second.count("unchanged") == 3
+    third = run_tag(options(photos, tiny_clip, catalog))
+    assert len(fake.requests) == 5 and third.count("unchanged") == 4
+
+
+def test_a_caption_the_user_wrote_is_never_overwritten(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    consent(catalog)
+    mine = photos / "storm.jpg"
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-dc:Description=Storm over Rannoch, my words",
+                    str(mine)], check=True)
+    run_tag(options(photos, tiny_clip, catalog, write="embed"))
+    info = xmp_of(mine)
+    assert info["captions"]["x-default"] == "Storm over Rannoch, my words"
+    assert info["alt_text"]["x-default"] == "Grey heron in shallow water."  # no alt text of the user's: written
+
+
+def test_a_local_run_later_keeps_the_cloud_tags_and_sends_nothing(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    consent(catalog)
+    run_tag(options(photos, tiny_clip, catalog))
+    sent = len(fake.requests)
+    result = run_tag(options(photos, tiny_clip, catalog, brain="local"))
+    assert len(fake.requests) == sent and result.cloud is None
+    assert "AI/animal/bird/heron" in {t["path"] for t in xmp_of(photos / "fig.jpg")["ai_tags"]}
+
+
+def test_requests_go_out_a_few_at_a_time(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    consent(catalog)
+    for i in range(8):  # more distinct images: small crops of a sample
+        from PIL import Image
+        with Image.open(SAMPLES / PHOTOS[1]) as im:
+            im.crop((i * 10, 0, 200 + i * 10, 200)).save(photos / f"crop {i}.jpg")
+    fake.default = (*ok(), 0.4)
+    result = run_tag(options(photos, tiny_clip, catalog, cloud_settings={"concurrency": 3}))
+    assert result.cloud is not None and result.cloud.answered == 12
+    assert fake.most_active == 3  # in parallel, and never more than asked
+
+
+def test_a_bad_key_stops_at_the_first_request_and_sends_nothing_more(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    run = cli("tag", str(photos), *model_args(tiny_clip), "--catalog", str(catalog), "--brain", "both", "--yes-cloud",
+              "--write", "sidecar", "--threshold", "0.05", env_dir=env, fake=fake)
+    assert run.returncode == 0, run.stderr
+    fake.default = error(400, "INVALID_ARGUMENT", "API key not valid.", BAD_KEY)
+    (photos / "new.jpg").write_bytes((SAMPLES / "landscapes/dune grass.jpg").read_bytes())
+    (photos / "new 2.jpg").write_bytes((SAMPLES / "landscapes/forest path.jpg").read_bytes())
+    shutil.copy2(SAMPLES / "landscapes/forest stream.jpg", photos / "new 3.jpg")
+    before = len(fake.requests)
+    run = cli("tag", str(photos), *model_args(tiny_clip), "--catalog", str(catalog), "--brain", "both",
+              "--write", "sidecar", "--threshold", "0.05", env_dir=env, fake=fake, key="bad-key")
+    assert run.returncode == 1
+    assert "Gemini refused the API key" in run.stderr and "GEMINI_API_KEY" in run.stderr
+    assert "run the same command again to resume" in run.stderr
+    assert len(fake.requests) == before + 1
+
+
+def test_a_spent_daily_quota_ends_the_run_and_the_next_run_resumes(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    consent(catalog)
+    fake.script = [ok()]
+    fake.default = error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", PER_DAY, RETRY_7S)
+    first = run_tag(options(photos, tiny_clip, catalog, cloud_settings={"concurrency": 1}))
+    assert first.cloud is not None and first.cloud.stopped and "quota for today" in first.cloud.stopped
+    assert first.cloud.answered == 1 and len(fake.requests) == 2  # one answered, one refused, nothing more
+    fake.default = ok()
+    second = run_tag(options(photos, tiny_clip, catalog))
+    assert second.cloud is not None and second.cloud.answered == 3 and not second.cloud.stopped
+    assert len(fake.requests) == 5
+    with Catalog.open(catalog) as opened:
+        assert opened.cloud_counts() == {"answered": 4}
+
+
+def test_max_cost_stops_sending_at_the_budget(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    consent(catalog)
+    result = run_tag(options(photos, tiny_clip, catalog, cloud_settings={"max_cost": 0.0003}))
+    assert result.cloud is not None and result.cloud.stopped and "--max-cost" in result.cloud.stopped
+    assert 1 <= result.cloud.answered <= 3 and result.cloud.cost_usd <= 0.0003
+    assert len(fake.requests) == result.cloud.answered
+
+
+def test_consent_is_asked_for_remembered_per_library_and_can_be_withdrawn(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    before = {p: p.read_bytes() for p in photos.iterdir()}
+    base = ["tag", str(photos), *model_args(tiny_clip), "--catalog", str(catalog), "--brain", "both",
+            "--threshold", "0.05"]
+    refused = cli(*base, env_dir=env, fake=fake)  # no terminal to ask in
+    assert refused.returncode == 1 and "needs your consent" in refused.stderr and "--yes-cloud" in refused.stderr
+    no_key = cli(*base, "--yes-cloud", env_dir=env, fake=fake, key=None)
+    assert no_key.returncode == 1 and "GEMINI_API_KEY" in no_key.stderr
+    assert not fake.requests and {p: p.read_bytes() for p in photos.iterdir()} == before
+    assert not ledger_path(catalog).exists()
+    agreed = cli(*base, "--yes-cloud", env_dir=env, fake=fake)
+    assert agreed.returncode == 0, agreed.stderr
+    assert "no EXIF, no GPS position" in agreed.stderr and "improve its" in agreed.stderr  # the explanation
+    assert len(fake.requests) == 4
+    (photos / "more.jpg").write_bytes((SAMPLES / "landscapes/dune grass.jpg").read_bytes())
+    again = cli(*base, env_dir=env, fake=fake)  # remembered: no --yes-cloud needed
+    assert again.returncode == 0, again.stderr
+    assert len(fake.requests) == 5
+    other = cli(*[str(env / "other.db") if a == str(catalog) else a for a in base], env_dir=env, fake=fake)
+    # another library (catalog) asks again
+    assert other.returncode == 1 and "needs your consent" in other.stderr
+    revoked = cli("privacy", "--catalog", str(catalog), "--revoke", env_dir=env)
+    assert "consent withdrawn" in revoked.stdout
+    (photos / "even more.jpg").write_bytes((SAMPLES / "landscapes/forest path.jpg").read_bytes())
+    after = cli(*base, env_dir=env, fake=fake)
+    assert after.returncode == 1 and "needs your consent" in after.stderr and len(fake.requests) == 5
+
+
+def test_estimate_counts_what_would_be_sent_and_sends_nothing(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    before = {p: p.read_bytes() for p in photos.iterdir()}
+    out = cli("tag", str(photos), "--catalog", str(catalog), "--brain", "both", "--estimate", "--json",
+              env_dir=env, fake=fake)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert (info["images"], info["to_send"], info["answered_before"]) == (5, 5, 0)
+    assert info["input_tokens"] == 5 * info["tokens_per_photo"]["input"] and info["cost_usd"] > 0
+    assert not fake.requests and not catalog.exists() and {p: p.read_bytes() for p in photos.iterdir()} == before
+    consent(catalog)
+    run_tag(options(photos, tiny_clip, catalog))
+    (photos / "more.jpg").write_bytes((SAMPLES / "landscapes/dune grass.jpg").read_bytes())
+    out = cli("tag", str(photos), "--catalog", str(catalog), "--brain", "both", "--estimate", env_dir=env, fake=fake)
+    assert "5 answered by gemini-2.5-flash-lite before; at most 1 to send" in out.stdout
+    assert "measured on earlier answers" in out.stdout and "nothing was sent" in out.stdout
+    assert len(fake.requests) == 4
+
+
+def test_a_dry_run_sends_nothing_and_needs_no_consent(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    result = run_tag(options(photos, tiny_clip, catalog, dry_run=True))
+    assert result.cloud is not None and result.cloud.would_send == 4 and not fake.requests
+    assert not ledger_path(catalog).exists()
+
+
+def test_privacy_says_plainly_whether_anything_left_the_machine(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    out = cli("privacy", "--catalog", str(catalog), env_dir=env)
+    assert out.returncode == 0 and out.stdout.startswith("Nothing has left this machine")
+    consent(catalog)
+    run_tag(options(photos, tiny_clip, catalog))
+    out = cli("privacy", "--catalog", str(catalog), env_dir=env)
+    assert out.stdout.startswith("4 request(s) carrying 4 photo(s) left this machine for 127.0.0.1")
+    assert "no file name, path or metadata" in out.stdout and "Consent to send photos to the cloud: given" in out.stdout
+    data = json.loads(cli("privacy", "--catalog", str(catalog), "--json", env_dir=env).stdout)
+    assert data["requests"] == 4 and data["input_tokens"] == 4 * 300 and len(data["entries"]) == 8
+    # the bytes the ledger counts are the image bytes the fake received
+    assert sum(e["bytes"] for e in data["entries"] if e["event"] == "sent") == sum(map(_image_bytes, fake.requests))
+
+
+def _image_bytes(request: dict) -> int:
+    import base64
+
+    body = json.loads(request["body"])
+    for part in body["contents"][0]["parts"]:
+        inline = part.get("inlineData") or part.get("inline_data")
+        if inline:
+            return len(base64.urlsafe_b64decode(inline["data"] + "=" * (-len(inline["data"]) % 4)))
+    return 0
