@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -228,6 +229,47 @@ class _Cancelled(Exception):
     """The run stopped before this photo was sent."""
 
 
+class _Senders:
+    """A few daemon threads running queued calls: after Ctrl-C the process exits without waiting for the network
+    (a request cut off so shows in the ledger as sent, with no outcome)."""
+
+    def __init__(self, workers: int):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"photobrain-cloud-{i}", daemon=True)
+                         for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Any, *args: Any) -> Future:
+        future: Future = Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def shutdown(self, *, wait: bool) -> None:
+        while True:  # what has not started is cancelled
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[0].cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
 @dataclass
 class CloudTally:
     requests: int = 0
@@ -254,7 +296,7 @@ class CloudRunner:
         self.options, self.ledger, self.branches = options, ledger, branches
         self._brain, self._base_url = brain, base_url
         self.tally = CloudTally()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: _Senders | None = None
         self._inflight: dict[str, Future] = {}
         self._stopping = threading.Event()
         self._opened = threading.Event()   # set once the first request came back: then the others may go
@@ -287,7 +329,7 @@ class CloudRunner:
                 from .brains.gemini import GeminiBrain
 
                 self._brain = GeminiBrain(require_key(self.options), self.options.model, base_url=self._base_url)
-            self._pool = ThreadPoolExecutor(max(1, self.options.concurrency), thread_name_prefix="photobrain-cloud")
+            self._pool = _Senders(max(1, self.options.concurrency))
         first, self._first_taken = not self._first_taken, True
         future = self._pool.submit(self._ask, digest, Path(path), first)
         self._inflight[digest] = future
@@ -306,10 +348,11 @@ class CloudRunner:
             self._opened.set()
 
     def shutdown(self, wait_for_running: bool = True) -> None:
+        """Cancel what is queued; wait for requests on the wire unless interrupted (Ctrl-C does not wait)."""
         self._stopping.set()
         self._opened.set()
         if self._pool is not None:
-            self._pool.shutdown(wait=wait_for_running, cancel_futures=True)
+            self._pool.shutdown(wait=wait_for_running)
 
     # -- in a worker thread ----------------------------------------------------------------------
 

@@ -109,7 +109,9 @@ class GeminiBrain:
         self.model, self.attempts, self.backoff, self.sleep = model, attempts, backoff, sleep
         options = types.HttpOptions(timeout=int(max(timeout, MIN_TIMEOUT) * 1000), base_url=base_url)
         self._types = types
-        self.client = genai.Client(api_key=api_key, http_options=options)
+        # vertexai=False: GOOGLE_GENAI_USE_VERTEXAI in the environment must not send photos to another service
+        # under other terms than the ones the user consented to
+        self.client = genai.Client(vertexai=False, api_key=api_key, http_options=options)
 
     def describe(self, jpeg: bytes, branches: list[str], *,
                  on_send: Callable[[int], None] | None = None) -> CloudAnswer:

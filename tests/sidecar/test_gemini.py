@@ -157,3 +157,12 @@ def test_keywords_are_sanitised_deduplicated_and_mapped_onto_the_vocabulary():
     assert ("AC-DC", "live-show") in cleaned
     assert ("c", "d", "e", "f") in cleaned and ("x" * 64,) in cleaned
     assert cleaned.count(("place", "lake")) == 1 and len(cleaned) == 6
+
+
+def test_a_vertex_ai_setting_in_the_environment_does_not_redirect_photos(fake, monkeypatch):
+    """Consent names the Gemini API and its terms: GOOGLE_GENAI_USE_VERTEXAI must not send photos elsewhere."""
+    monkeypatch.setenv("GOOGLE_GENAI_USE_VERTEXAI", "true")
+    cloud, _ = brain(fake)
+    cloud.describe(b"\xff\xd8jpeg", ["animal"])
+    (request,) = fake.requests
+    assert request["path"] == f"/v1/models/{gemini.DEFAULT_MODEL}:generateContent"
