@@ -87,7 +87,7 @@ def consent_text(options: CloudOptions, catalog: Path) -> str:
 photobrain is about to send photos to a cloud service (--brain {options.brain}). Please read this once.
 
 What leaves this machine, for each photo not answered before:
-  - a new JPEG made from the photo's pixels alone, at most {MAX_SIDE} px on the long side (10-40 KB):
+  - a new JPEG made from the photo's pixels alone, at most {MAX_SIDE} px on the long side (8-45 KB):
     no EXIF, no GPS position, no camera serial, no XMP keywords or captions, no ICC profile,
     no file name and no folder name;
   - a fixed instruction asking for keywords, a caption and alt text, naming the top-level
