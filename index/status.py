@@ -31,8 +31,9 @@ def library_status(catalog_path: Path) -> dict:
                 pass
             models.append({"label": model.label, "fingerprint": model.fingerprint, "dim": model.dim,
                            "embeddings": model.embeddings, "index": index})
+        cloud = catalog.cloud_counts()
         row = db.execute("SELECT command, started, finished, summary FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         last_run = dict(zip(("command", "started", "finished", "summary"), row, strict=True)) if row else None
     sizes = sum(p.stat().st_size for p in (catalog_path, Path(f"{catalog_path}-wal")) if p.exists())
     return {"catalog": str(catalog_path), "catalog_bytes": sizes, "counts": counts, "models": models,
-            "last_run": last_run}
+            "cloud_answers": cloud, "last_run": last_run}

@@ -237,6 +237,7 @@ def _print_estimate(paths: tuple[Path, ...], catalog: Path, cloud, as_json: bool
     from .cloud import estimate
 
     info = estimate(paths, catalog, cloud)
+    info["brain"] = cloud.brain
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -254,7 +255,8 @@ def _print_estimate(paths: tuple[Path, ...], catalog: Path, cloud, as_json: bool
         price_in, price_out = info["price_per_million"]
         click.echo(f"cost: about {info['cost_usd']:.4f} USD at {price_in:g}/{price_out:g} USD per million tokens "
                    "in/out (paid keys; free keys cost nothing but come with other terms)")
-    click.echo("nothing was sent")
+    click.echo("nothing was sent" + (" (and --brain local sends nothing: this is what --brain gemini or both would "
+                                     "send)" if not cloud.uses_cloud else ""))
 
 
 @cli.command("privacy")

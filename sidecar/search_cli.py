@@ -134,6 +134,10 @@ def register(cli: click.Group) -> None:
                      + (f", nprobe {index['nprobe']}, recall@10 {index['recall_at_10']:.3f}" if index["nprobe"] else "")
                      if index else "no index yet")
             click.echo(f"model    {model['label']}: {model['embeddings']} embeddings; {where}")
+        cloud = report["cloud_answers"]
+        if cloud:
+            click.echo(f"cloud    {cloud.get('answered', 0)} images answered, {cloud.get('refused', 0)} refused "
+                       "(stored here; 'photobrain privacy' shows what was sent)")
         last = report["last_run"]
         if last:
             click.echo(f"last run {last['command']} {last['started']} -> {last['finished'] or 'unfinished'}: "

@@ -259,6 +259,10 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
     result = TagResult(model=spec.label, vocabulary=vocab.version, dry_run=options.dry_run)
     opened = Catalog.snapshot(options.catalog) if options.dry_run else Catalog.open(options.catalog)
     with opened as catalog:
+        if options.cloud.uses_cloud and not options.dry_run and consent_given(catalog) is None:
+            raise PhotobrainError(options.catalog, "no consent to send photos to the cloud is recorded for this "
+                                  "library", f"run 'photobrain tag --brain {options.cloud.brain}' in a terminal to "
+                                  "read what is sent and agree, or add --yes-cloud")
         run = catalog.start_run("tag") if not options.dry_run else None
         session = _Session(options, spec, vocab, rule, model_fp, tagset, catalog, run, result, log)
         try:
@@ -307,11 +311,6 @@ class _Session:
             result.cloud = CloudTally()
             self._settled = catalog.cloud_settled(options.cloud.source)
             if not options.dry_run:
-                if consent_given(catalog) is None:
-                    raise PhotobrainError(options.catalog, "no consent to send photos to the cloud is recorded for "
-                                          "this library", "run 'photobrain tag --brain "
-                                          f"{options.cloud.brain}' in a terminal to read what is sent and agree, "
-                                          "or add --yes-cloud")
                 self.runner = CloudRunner(options.cloud, Ledger(ledger_path(options.catalog)), self._branches())
                 self.runner.tally = result.cloud
 

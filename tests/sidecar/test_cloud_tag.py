@@ -301,3 +301,67 @@ def _image_bytes(request: dict) -> int:
         if inline:
             return len(base64.urlsafe_b64decode(inline["data"] + "=" * (-len(inline["data"]) % 4)))
     return 0
+
+
+def test_no_front_door_can_send_without_consent(env, fake, photos, tiny_clip):
+    from xmp import PhotobrainError
+
+    before = {p: p.read_bytes() for p in photos.iterdir()}
+    with pytest.raises(PhotobrainError) as err:
+        run_tag(options(photos, tiny_clip, env / "c.db"))
+    assert "no consent" in err.value.reason and "--yes-cloud" in (err.value.hint or "")
+    assert not fake.requests and {p: p.read_bytes() for p in photos.iterdir()} == before
+    with Catalog.open(env / "c.db") as opened:
+        assert opened.db.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+def test_the_api_key_can_come_from_the_config_file_which_should_be_private(env, fake, photos, tiny_clip):
+    config = env / "config.toml"
+    config.write_text('gemini_api_key = "key-from-config"\nbrain = "both"\n')
+    config.chmod(0o644)
+    out = cli("tag", str(photos), *model_args(tiny_clip), "--catalog", str(env / "c.db"), "--yes-cloud",
+              "--threshold", "0.05", "--write", "sidecar", env_dir=env, fake=fake, key=None)
+    assert out.returncode == 0, out.stderr
+    assert f"chmod 600 {config}" in out.stderr
+    assert {r["headers"].get("x-goog-api-key") for r in fake.requests} == {"key-from-config"}
+    status = cli("status", "--catalog", str(env / "c.db"), env_dir=env)
+    assert "cloud    4 images answered, 0 refused" in status.stdout
+
+
+def test_a_cloud_tag_the_user_deleted_stays_deleted(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    consent(catalog)
+    run_tag(options(photos, tiny_clip, catalog))
+    sidecar = photos / "fig.jpg.xmp"
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-lr:HierarchicalSubject-=AI|animal|bird|heron",
+                    "-XMP-digiKam:TagsList-=AI/animal/bird/heron", "-XMP-dc:Subject-=heron", str(sidecar)], check=True)
+    run_tag(options(photos, tiny_clip, catalog, threshold=0.06))  # other settings: every file is rewritten
+    info = xmp_of(photos / "fig.jpg")
+    assert "AI/animal/bird/heron" not in {t["path"] for t in info["ai_tags"]}
+    assert "AI/animal/bird/heron" in info["rejected"]
+    assert "AI/animal/bird/heron" in {t["path"] for t in xmp_of(photos / "storm.jpg")["ai_tags"]}
+
+
+def test_a_refused_photo_under_the_cloud_brain_alone_gets_no_empty_sidecar(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    consent(catalog)
+    for extra in photos.iterdir():
+        if extra.name != "fig.jpg":
+            extra.unlink()
+    fake.script = [ok(finish="SAFETY")]
+    result = run_tag(options(photos, tiny_clip, catalog, brain="gemini"))
+    assert result.cloud is not None and result.cloud.refused == 1 and result.summary()["failed"] == 0
+    assert sorted(p.name for p in photos.iterdir()) == ["fig.jpg"]
+
+
+def test_the_ledger_is_read_from_its_tail_when_only_recent_answers_matter(tmp_path):
+    from sidecar.cloud import Ledger
+
+    ledger = Ledger(tmp_path / "l.jsonl")
+    for i in range(200):
+        ledger.append({"event": "result", "hash": f"{i:032x}", "model": "m", "outcome": "answered",
+                       "input_tokens": 300 + i, "output_tokens": 50})
+    everything = read_ledger(ledger.path)
+    recent = read_ledger(ledger.path, tail=2000)
+    assert len(everything) == 200 and 0 < len(recent) < 200
+    assert recent == everything[-len(recent):]  # whole lines only, the cut one dropped
