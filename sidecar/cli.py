@@ -13,6 +13,8 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .cloud.cli import cloud_options
+from .cloud.cli import register as register_cloud_commands
 from .search_cli import register as register_search_commands
 
 
@@ -69,24 +71,6 @@ def tag_options(func):
     return func
 
 
-def cloud_options(func):
-    """The opt-in cloud brain's options (tag only)."""
-    for option in reversed([
-        click.option("--brain", type=click.Choice(["local", "gemini", "both"]), default="local", show_default=True,
-                     help="Whose tags are written: the on-device model's, Gemini's (cloud, opt-in), or both. "
-                     "The on-device model always indexes the photos for search."),
-        click.option("--cloud-model", help="The Gemini model for --brain gemini|both. [default: gemini-2.5-flash-lite]"),
-        click.option("--yes-cloud", is_flag=True, help="Agree to send downscaled, metadata-free copies of photos to "
-                     "Google for this library without being asked (for scripts; the explanation is still printed)."),
-        click.option("--estimate", is_flag=True, help="Print how many photos would go to the cloud, their tokens and "
-                     "cost; send and write nothing."),
-        click.option("--max-cost", type=click.FloatRange(0), help="Stop sending once this run has spent about this "
-                     "many US dollars."),
-    ]):
-        func = option(func)
-    return func
-
-
 @cli.command("tag")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @tag_options
@@ -125,20 +109,18 @@ def retag(obj: Context, paths: tuple[Path, ...], **settings) -> None:
 def _tag(paths: tuple[Path, ...], *, catalogued_only: bool, model, pretrained, write, sidecar_name, root, vocab,
          threshold, max_tags, dry_run, as_json, jobs, catalog, keep_mtime, max_megapixels, quiet, brain="local",
          cloud_model=None, yes_cloud=False, estimate=False, max_cost=None) -> None:
-    from .cloud import check_budget, require_key
+    from .cloud.cli import cloud_settings, cloud_summary, prepare_cloud_run, print_estimate, report_cloud_files, resume_hint
     from .places import default_catalog
     from .progress import Progress
     from .tagger import TagOptions, run_tag
 
     catalog = catalog or default_catalog()
-    cloud = _cloud_options(brain, cloud_model, max_cost)
+    cloud = cloud_settings(brain, cloud_model, max_cost, _CONFIG)
     if estimate:
-        _print_estimate(paths, catalog, cloud, as_json)
+        print_estimate(paths, catalog, cloud, as_json)
         return
     if cloud.uses_cloud and not dry_run:
-        require_key(cloud)
-        check_budget(cloud)
-        _ask_consent(catalog, cloud, yes_cloud)
+        prepare_cloud_run(catalog, cloud, yes_cloud)
     options = TagOptions(paths=paths, catalog=catalog, model=model, pretrained=pretrained,
                          write=write, sidecar_name=sidecar_name, root=root, vocab=vocab, threshold=threshold,
                          max_tags=max_tags, dry_run=dry_run, jobs=jobs, keep_mtime=keep_mtime,
@@ -148,9 +130,7 @@ def _tag(paths: tuple[Path, ...], *, catalogued_only: bool, model, pretrained, w
         _report_plain(failure.path, failure.reason or "failed", failure.hint)
     tally = result.cloud
     if tally is not None and not as_json:
-        for outcome in result.files:
-            if outcome.cloud and outcome.cloud.startswith(("refused", "not answered")):
-                click.echo(f"cloud: {outcome.path}: {outcome.cloud}", err=True)
+        report_cloud_files(result.files)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -171,157 +151,16 @@ def _tag(paths: tuple[Path, ...], *, catalogued_only: bool, model, pretrained, w
         click.echo(f"{'dry run: ' if dry_run else ''}tagged {counts['tagged']}, unchanged {counts['unchanged']}, "
                    f"moved {counts['moved']}, duplicates {counts['duplicate']}, failed {counts['failed']}{skipped} "
                    f"({result.embedded} images through {result.model} in {result.seconds:.1f} s{rate})")
-        if tally is not None and dry_run:
-            click.echo(f"cloud ({cloud.model}): would send {tally.would_send} photo(s); nothing was sent")
-        elif tally is not None:
-            click.echo(f"cloud ({cloud.model}): {tally.answered} answered, {tally.refused} refused for their content "
-                       f"(recorded, not sent again), {tally.unanswered} without an answer (sent again next run); "
-                       f"{tally.requests} request(s), {tally.input_tokens} + {tally.output_tokens} tokens, about "
-                       f"{tally.cost_usd:.4f} USD")
+        if tally is not None:
+            click.echo(cloud_summary(tally, cloud, dry_run))
     if result.interrupted:
         click.echo("interrupted: run the same command again to continue where it stopped", err=True)
         sys.exit(130)
     if tally is not None and tally.stopped:
-        resume = "run the same command again to resume: photos already answered are not sent again"
-        hint = tally.stopped_hint or ""
-        _report_plain(None, f"the cloud brain stopped: {tally.stopped}",
-                      hint if "resume" in hint else f"{hint}; then {resume}" if hint else resume)
+        _report_plain(None, f"the cloud brain stopped: {tally.stopped}", resume_hint(tally))
         sys.exit(1)
     if result.failed or (tally is not None and tally.unanswered):
         sys.exit(1)
-
-
-def _cloud_options(brain: str, cloud_model: str | None, max_cost: float | None):
-    from xmp.errors import PhotobrainError
-
-    from .cloud import DEFAULT_MODEL, CloudOptions
-
-    config = _CONFIG.get("data", {})
-    price = config.get("gemini_price")
-    if price is not None and not (isinstance(price, list) and len(price) == 2
-                                  and all(isinstance(x, (int, float)) for x in price)):
-        raise PhotobrainError(_CONFIG.get("path"), "gemini_price must be [INPUT, OUTPUT], US dollars per million tokens",
-                              "for example: gemini_price = [0.10, 0.40]")
-    return CloudOptions(brain=brain, model=cloud_model or DEFAULT_MODEL,
-                        api_key=os.environ.get("GEMINI_API_KEY") or config.get("gemini_api_key"),
-                        max_cost=max_cost, concurrency=int(config.get("cloud_jobs", 4)),
-                        price=(float(price[0]), float(price[1])) if price else None)
-
-
-def _ask_consent(catalog: Path, cloud, yes_cloud: bool) -> None:
-    """The first cloud run for a library explains what is sent and asks; the answer is remembered there."""
-    from index.catalog import Catalog
-    from xmp.errors import PhotobrainError
-
-    from .cloud import consent_given, consent_text, record_consent
-
-    with Catalog.open(catalog) as opened:
-        if consent_given(opened) is not None:
-            return
-        text = consent_text(cloud, catalog)
-        if yes_cloud:
-            click.echo(text + "\n\nConsent given with --yes-cloud: recorded for this library.", err=True)
-            record_consent(opened, cloud, "--yes-cloud")
-            return
-        if not sys.stdin.isatty():
-            raise PhotobrainError(None, "sending photos to the cloud needs your consent, and there is no terminal to "
-                                  "ask in", "run the command once in a terminal to read what is sent and agree, or "
-                                  "add --yes-cloud; --brain local sends nothing")
-        click.echo(text, err=True)
-        if not click.confirm("\nSend photos to Google's Gemini API for this library?", default=False, err=True):
-            raise PhotobrainError(None, "nothing was sent: no consent given", "--brain local tags on this machine only")
-        record_consent(opened, cloud, "asked in a terminal")
-
-
-def _print_estimate(paths: tuple[Path, ...], catalog: Path, cloud, as_json: bool) -> None:
-    from .cloud import estimate
-
-    info = estimate(paths, catalog, cloud)
-    info["brain"] = cloud.brain
-    if as_json:
-        click.echo(json.dumps(info, indent=2))
-        return
-    per = info["tokens_per_photo"]
-    how = "measured on earlier answers" if per["measured"] else "a guess until the first answers"
-    unread = (f"; {info['not_read_yet']} not read yet, counted in full (copies of answered photos among them are "
-              "not sent)" if info["not_read_yet"] else "")
-    click.echo(f"{info['images']} photo(s); {info['answered_before']} answered by {info['model']} before; "
-               f"at most {info['to_send']} to send{unread}")
-    click.echo(f"tokens: about {per['input']} in and {per['output']} out per photo ({how}); "
-               f"{info['input_tokens']:,} in and {info['output_tokens']:,} out in all")
-    if info["cost_usd"] is None:
-        click.echo(f"cost: unknown, photobrain has no price for {info['model']} (set gemini_price in the config)")
-    else:
-        price_in, price_out = info["price_per_million"]
-        click.echo(f"cost: about {info['cost_usd']:.4f} USD at {price_in:g}/{price_out:g} USD per million tokens "
-                   "in/out (paid keys; free keys cost nothing but come with other terms)")
-    click.echo("nothing was sent" + (" (and --brain local sends nothing: this is what --brain gemini or both would "
-                                     "send)" if not cloud.uses_cloud else ""))
-
-
-@cli.command("privacy")
-@click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
-              help="The catalog (library) whose ledger to show. [default: in the platform's data folder]")
-@click.option("--all", "show_all", is_flag=True, help="List every request, not only the last 20.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary and every ledger entry as JSON.")
-@click.option("--revoke", is_flag=True, help="Withdraw the consent to send photos to the cloud for this library.")
-def privacy(catalog: Path | None, show_all: bool, as_json: bool, revoke: bool) -> None:
-    """Show whether anything ever left this machine: every cloud request from the privacy ledger.
-
-    The ledger lies beside the catalog (CATALOG.cloud-ledger.jsonl); a line is
-    written before each request is sent.
-    """
-    from index.catalog import Catalog
-
-    from .cloud import consent_given, ledger_path, read_ledger, revoke_consent, summarize_ledger
-    from .places import default_catalog
-
-    path = catalog or default_catalog()
-    if revoke:
-        if not path.exists():
-            click.echo("no consent was recorded: there is no catalog here")
-            return
-        with Catalog.open(path) as opened:
-            had = revoke_consent(opened)
-        click.echo("consent withdrawn: cloud brains will ask again before sending anything" if had
-                   else "no consent was recorded for this library")
-        return
-    ledger = ledger_path(path)
-    entries = read_ledger(ledger)
-    summary = summarize_ledger(entries)
-    readonly = Catalog.open_readonly(path)
-    consent = None
-    if readonly is not None:
-        with readonly:
-            consent = consent_given(readonly)
-    if as_json:
-        click.echo(json.dumps({"catalog": str(path), "ledger": str(ledger), "consent": consent, **summary,
-                               "entries": entries}, ensure_ascii=False, indent=2))
-        return
-    if not summary["requests"]:
-        click.echo(f"Nothing has left this machine: photobrain has sent no photo and no metadata to any cloud "
-                   f"service for this library (catalog {path}; ledger {ledger}: no requests).")
-    else:
-        click.echo(f"{summary['requests']} request(s) carrying {summary['photos']} photo(s) left this machine for "
-                   f"{', '.join(summary['hosts'])} ({', '.join(summary['models'])}) between {summary['first']} and "
-                   f"{summary['last']}: {summary['bytes'] / 1000:.1f} KB of downscaled JPEGs made from the pixels "
-                   "alone, with the instruction text; no file name, path or metadata.")
-        outcomes = ", ".join(f"{n} {k}" for k, n in sorted(summary["outcomes"].items()))
-        click.echo(f"Tokens {summary['input_tokens']:,} in, {summary['output_tokens']:,} out; about "
-                   f"{summary['cost_usd']:.4f} USD at list prices. Outcomes: {outcomes or 'none recorded'}.")
-        sent = [e for e in entries if e.get("event") == "sent"]
-        results = {(e.get("hash"), e.get("model")): e for e in entries if e.get("event") == "result"}
-        for entry in sent if show_all else sent[-20:]:
-            result = results.get((entry.get("hash"), entry.get("model")), {})
-            click.echo(f"  {entry.get('time')}  {str(entry.get('hash'))[:16]}  {entry.get('bytes'):>7} bytes  "
-                       f"{entry.get('model')}  try {entry.get('attempt')}  {result.get('outcome', '-')}")
-        if not show_all and len(sent) > 20:
-            click.echo(f"  ... {len(sent) - 20} earlier request(s): --all lists them")
-    if consent:
-        click.echo(f"Consent to send photos to the cloud: given {consent['date']} ({consent['how']}); "
-                   "'photobrain privacy --revoke' withdraws it.")
-    else:
-        click.echo("Consent to send photos to the cloud: none recorded for this library; cloud brains ask first.")
 
 
 @cli.command("untag")
@@ -595,6 +434,7 @@ def load_config() -> dict:
 
 
 register_search_commands(cli)
+register_cloud_commands(cli)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,9 +29,9 @@ from index.catalog import Catalog
 from xmp import AITag, PhotobrainError, TagRequest, WriteOptions, content_hash, is_image, read_metadata, write_tags
 from xmp.view import summarize
 
-from .brains.gemini import CloudError, CloudStop, CloudWithheld, clean_keywords
 from .brains.local import ModelSpec
-from .cloud import CloudOptions, CloudRunner, CloudTally, Ledger, consent_given, is_cancelled, ledger_path
+from .cloud import CloudOptions, CloudTally, consent_given
+from .cloud.stage import PENDING, CloudStage, CloudStopped, Job, StoredAnswers
 
 if TYPE_CHECKING:
     from .brains.local import LocalBrain
@@ -224,28 +224,6 @@ def settings_fingerprint(model_fp: str, vocab: Vocabulary, rule: SelectionRule, 
     return fingerprint
 
 
-#: a file written while its cloud answer is still missing: never "unchanged", so the next run asks again
-PENDING = ":cloud-pending"
-#: how many photos may wait for their cloud answer before the local pass waits for the cloud
-HOLD_LIMIT = 64
-
-
-class _CloudStopped(Exception):
-    """The cloud brain must send nothing more (bad key, retired model, daily quota, budget): the run ends."""
-
-
-@dataclass
-class _Job:
-    """One file whose tags are chosen, to be written (after its cloud answer, when one is awaited)."""
-
-    path: str
-    digest: str
-    size: int
-    mtime_ns: int
-    status: str
-    selected: list[Selected]
-    text: tuple[str | None, str | None]
-
 
 def run_tag(options: TagOptions, *, progress: Progress | None = None,
             log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> TagResult:
@@ -268,12 +246,14 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
         try:
             try:
                 session.run(progress)
-            except _CloudStopped:
-                session.collect_cloud(until=0, stopping=True)  # answers already paid for are written
+            except CloudStopped:
+                assert session.cloud is not None
+                session.cloud.collect(until=0, stopping=True)  # answers already paid for are written
         except KeyboardInterrupt:
             result.interrupted = True
         finally:
-            session.close_cloud(interrupted=result.interrupted)
+            if session.cloud is not None:
+                session.cloud.close(interrupted=result.interrupted)
             if not options.dry_run:  # a dry run works on an in-memory copy, dropped here
                 catalog.commit()
                 assert run is not None
@@ -302,17 +282,12 @@ class _Session:
             mode=cast(Literal["embed", "sidecar", "auto"], options.write),
             sidecar_name=cast(Literal["ext", "base", "both"], options.sidecar_name), root=options.root,
             keep_mtime=options.keep_mtime, dry_run=options.dry_run)
-        self.cloud_options = options.cloud
-        self.runner: CloudRunner | None = None
-        self._held: list[tuple[Future, _Job]] = []
-        self._settled: set[str] = set()
-        self._cloud_paths: dict[str, tuple[str, ...]] | None = None
+        self.answers = StoredAnswers(catalog, vocab)  # every run writes stored cloud answers, --brain local too
+        self.cloud: CloudStage | None = None
         if options.cloud.uses_cloud:
-            result.cloud = CloudTally()
-            self._settled = catalog.cloud_settled(options.cloud.source)
-            if not options.dry_run:
-                self.runner = CloudRunner(options.cloud, Ledger(ledger_path(options.catalog)), self._branches())
-                self.runner.tally = result.cloud
+            self.cloud = CloudStage(options.cloud, catalog, vocab, catalog_path=options.catalog,
+                                    dry_run=options.dry_run, write=self._write)
+            result.cloud = self.cloud.tally
 
     # -- what to do ----------------------------------------------------------------------------
 
@@ -371,9 +346,9 @@ class _Session:
             self._read_and_embed(to_read, progress)
         if progress:
             progress.done()
-        if self._held:
-            self.log(f"photobrain: waiting for the cloud's answers for {len(self._held)} photo(s)")
-            self.collect_cloud(until=0)
+        if self.cloud is not None and self.cloud.waiting:
+            self.log(f"photobrain: waiting for the cloud's answers for {self.cloud.waiting} photo(s)")
+            self.cloud.collect(until=0)
 
     def _retag(self, files: list[tuple[Path, os.stat_result, str]], progress: Progress | None,
                chunk: int = 1024) -> None:
@@ -390,7 +365,8 @@ class _Session:
                 if progress:
                     progress.update(1)
             self.catalog.commit()
-            self.collect_cloud()
+            if self.cloud is not None:
+                self.cloud.collect()
 
     def _read_and_embed(self, paths: list[str], progress: Progress | None) -> None:
         model_id = self._model_id
@@ -431,7 +407,8 @@ class _Session:
                 self._finish(item.path, item.digest, item.size, item.mtime_ns, vector=item.vector,
                              facts=item.facts, status=None, text=(item.keywords, item.caption))
             self.catalog.commit()  # a crash or Ctrl-C loses at most this batch
-            self.collect_cloud()
+            if self.cloud is not None:
+                self.cloud.collect()
             if first_batch_at is None:
                 first_batch_at, embedded_then = time.monotonic(), self.result.embedded
             elif self.result.embedded > embedded_then:
@@ -475,112 +452,21 @@ class _Session:
         root = self.options.root
         catalog.replace_tags(digest, model_id, [("/".join((root, *t.path)), t.score, t.implied) for t in selected],
                              self.spec.label, self.vocab.version)
-        self._deliver(_Job(path, digest, size, mtime_ns, status, selected, text))
-
-    # -- the cloud brain -----------------------------------------------------------------------
-
-    def _deliver(self, job: _Job) -> None:
-        """Write the file now, or once its cloud answer is back when the cloud brain has not answered it yet."""
-        tally = self.result.cloud
-        if tally is None or job.digest in self._settled:
-            self._write(job)
-            return
-        if self.runner is None:  # dry run: nothing is sent
-            tally.would_send += 1
-            self._settled.add(job.digest)  # counted once per image
-            self._write(job, note="would send", pending=True)
-            return
-        future = self.runner.submit(job.digest, Path(job.path))
-        if future is None:  # stopped: the budget is spent, or an error that would repeat
-            self._write(job, note=f"not sent: {tally.stopped}", pending=True)
-            raise _CloudStopped()
-        self._held.append((future, job))
-        self.collect_cloud(until=HOLD_LIMIT)
-
-    def collect_cloud(self, *, until: int | None = None, stopping: bool = False) -> None:
-        """Write the files whose cloud answer is back; with ``until``, first wait until at most that many wait."""
-        while self._held:
-            ready = [held for held in self._held if held[0].done()]
-            if not ready:
-                if until is None or len(self._held) <= until:
-                    break
-                wait([future for future, _ in self._held], return_when=FIRST_COMPLETED)
-                continue
-            self._held = [held for held in self._held if not held[0].done()]
-            for future, job in ready:
-                self._answered(future, job)
-        self.catalog.commit()
-        if self.runner is not None and self.runner.stopped and not stopping:
-            raise _CloudStopped()
-
-    def _answered(self, future: Future, job: _Job) -> None:
-        assert self.runner is not None and self.result.cloud is not None
-        tally, source, digest = self.result.cloud, self.cloud_options.source, job.digest
-        self.runner.forget(digest)
-        first = digest not in self._settled  # a duplicate in the same run shares its original's answer
-        try:
-            answer = future.result()
-        except CloudWithheld as exc:
-            if first:
-                tally.refused += 1
-                self.catalog.store_cloud_answer(digest, source, status="refused", reason=exc.reason)
-                self._settled.add(digest)
-            self._write(job, note=f"refused: {exc.reason}")
-        except CloudStop as exc:
-            self._write(job, note=f"not answered: {exc.reason}", pending=True)
-        except CloudError as exc:
-            tally.unanswered += first
-            self._write(job, note=f"not answered: {exc.reason}", pending=True)
-        except (CancelledError, PhotobrainError, OSError) as exc:
-            if isinstance(exc, PhotobrainError):
-                note = f"not sent: {exc.reason}"
-            elif isinstance(exc, OSError):
-                note = f"not sent: cannot read the file ({exc.strerror or exc})"
-            else:
-                note = "not sent: the run stopped first"
-            self._write(job, note=note, pending=True)
-        except Exception as exc:
-            if not is_cancelled(exc):
-                raise
-            self._write(job, note="not sent: the run stopped first", pending=True)
+        job = Job(path, digest, size, mtime_ns, status, selected, text)
+        if self.cloud is not None:
+            self.cloud.deliver(job)
         else:
-            if first:
-                tally.answered += 1
-                self.catalog.store_cloud_answer(digest, source, status="answered", keywords=answer.keywords,
-                                                caption=answer.caption, alt_text=answer.alt_text)
-                self._settled.add(digest)
-            self._write(job, note="answered")
-
-    def close_cloud(self, *, interrupted: bool) -> None:
-        if self.runner is not None:
-            self.runner.shutdown(wait_for_running=not interrupted)
-
-    def _branches(self) -> list[str]:
-        return sorted({c.path[0] for c in self.vocab.concepts if not c.excluded})
-
-    def _cloud_tags(self, digest: str) -> tuple[list[AITag], str | None, str | None, str]:
-        """The stored cloud answer for an image as AI tags (mapped onto the vocabulary), caption and alt text."""
-        row = self.catalog.cloud_answer(digest)
-        if row is None or row.status != "answered":
-            return [], None, None, ""
-        if self._cloud_paths is None:
-            self._cloud_paths = {}
-            for concept in self.vocab.concepts:
-                for word in (concept.name, *concept.synonyms):
-                    self._cloud_paths.setdefault(word.lower(), concept.path)
-        excluded = {c.path for c in self.vocab.concepts if c.excluded}
-        tags = [AITag(path, None, row.model) for path in clean_keywords(row.keywords, self._cloud_paths)
-                if path not in excluded]
-        return tags, row.caption or None, row.alt_text or None, row.model
+            self._write(job, None, False)
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _write(self, job: _Job, *, note: str | None = None, pending: bool = False) -> None:
+    def _write(self, job: Job, note: str | None, pending: bool) -> None:
+        """Write the file's XMP (local tags and any stored cloud answer) and record it in the catalog."""
         catalog, path, root = self.catalog, job.path, self.options.root
         size, mtime_ns = job.size, job.mtime_ns
-        local = [] if self.cloud_options.brain == "gemini" else [
+        local = [] if self.options.cloud.brain == "gemini" else [
             AITag(t.path, t.score, self.spec.label, self.vocab.version) for t in job.selected]
-        cloud, caption, alt_text, source = self._cloud_tags(job.digest)
+        cloud, caption, alt_text, source = self.answers.for_image(job.digest)
         request = TagRequest(tags=tuple(local + cloud), caption=caption, alt_text=alt_text, caption_source=source)
         names = list(dict.fromkeys("/".join((root, *t.path)) for t in request.tags))
         outcome = FileOutcome(path, job.status, tags=names, cloud=note)

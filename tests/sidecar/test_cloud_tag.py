@@ -365,3 +365,14 @@ def test_the_ledger_is_read_from_its_tail_when_only_recent_answers_matter(tmp_pa
     recent = read_ledger(ledger.path, tail=2000)
     assert len(everything) == 200 and 0 < len(recent) < 200
     assert recent == everything[-len(recent):]  # whole lines only, the cut one dropped
+
+
+def test_a_local_run_never_loads_the_cloud_client(env, photos, tiny_clip):
+    args = ["tag", str(photos), *model_args(tiny_clip), "--catalog", str(env / "c.db"), "--jobs", "1", "-q"]
+    code = ("import sys\nfrom sidecar.cli import main\nsys.argv = ['photobrain', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+            "print('cloud client loaded:', 'google.genai' in sys.modules)")
+    env_vars = {**os.environ, "PHOTOBRAIN_CACHE": str(env / "cache"), "PHOTOBRAIN_CONFIG": str(env / "none.toml")}
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, env=env_vars)
+    assert out.returncode == 0, out.stderr
+    assert "cloud client loaded: False" in out.stdout

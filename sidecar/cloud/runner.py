@@ -1,0 +1,199 @@
+"""Sending prepared photos a few at a time, from daemon threads; the caller collects the answers in its thread.
+
+The first request of a run goes out alone: a refused key or retired model stops the run there, with
+nothing more sent. After it, up to ``concurrency`` requests are in flight.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..brains.gemini import CloudAnswer, CloudError, CloudRefused, CloudStop, GeminiBrain, prepare_image
+from .consent import require_key
+from .ledger import LEDGER_TAIL, Ledger, now, read_ledger
+from .options import CloudOptions, cost, tokens_per_photo
+
+
+class Cancelled(Exception):
+    """The run stopped before this photo was sent."""
+
+
+class _Senders:
+    """A few daemon threads running queued calls: after Ctrl-C the process exits without waiting for the network
+    (a request cut off so shows in the ledger as sent, with no outcome)."""
+
+    def __init__(self, workers: int):
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"photobrain-cloud-{i}", daemon=True)
+                         for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Any, *args: Any) -> Future:
+        future: Future = Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def shutdown(self, *, wait: bool) -> None:
+        while True:  # what has not started is cancelled
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[0].cancel()
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
+@dataclass
+class CloudTally:
+    requests: int = 0
+    answered: int = 0
+    refused: int = 0     # withheld for the photo's content: recorded, not sent again
+    unanswered: int = 0  # no usable answer this time: sent again by the next run
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    would_send: int = 0  # dry run
+    stopped: str | None = None
+    stopped_hint: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class CloudRunner:
+    """Sends prepared photos to the cloud model from a few threads; the caller collects answers in its thread.
+
+    ``brain`` (a GeminiBrain, or a stand-in with the same ``describe``) is made on first use.
+    """
+
+    def __init__(self, options: CloudOptions, ledger: Ledger, branches: list[str], *, brain: Any = None,
+                 base_url: str | None = None):
+        self.options, self.ledger, self.branches = options, ledger, branches
+        self._brain, self._base_url = brain, base_url
+        self.tally = CloudTally()
+        self._pool: _Senders | None = None
+        self._inflight: dict[str, Future] = {}
+        self._stopping = threading.Event()
+        self._opened = threading.Event()   # set once the first request came back: then the others may go
+        self._first_taken = False
+        self._lock = threading.Lock()
+        self._per_photo = cost(options, *tokens_per_photo(read_ledger(ledger.path, tail=LEDGER_TAIL),
+                                                           options.model)[:2])
+        self.stop_error: CloudError | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_error is not None
+
+    def submit(self, digest: str, path: Path) -> Future | None:
+        """Ask about the photo at ``path`` (content hash ``digest``); None once the run must send nothing more."""
+        if self.stop_error is not None:
+            return None
+        if digest in self._inflight:
+            return self._inflight[digest]  # a duplicate in the same run is asked once
+        max_cost = self.options.max_cost
+        if max_cost is not None:
+            with self._lock:
+                committed = self.tally.cost_usd + self._per_photo * (1 + sum(not f.done() for f in self._inflight.values()))
+            if committed > max_cost:
+                # what is in flight already fits the budget and goes on; nothing more is sent
+                self.stop(CloudStop(None, f"the budget for this run (--max-cost {max_cost:g} USD) is reached",
+                                    "raise --max-cost"), cancel=False)
+                return None
+        if self._pool is None:
+            if self._brain is None:
+                self._brain = GeminiBrain(require_key(self.options), self.options.model, base_url=self._base_url)
+            self._pool = _Senders(max(1, self.options.concurrency))
+        first, self._first_taken = not self._first_taken, True
+        future = self._pool.submit(self._ask, digest, Path(path), first)
+        self._inflight[digest] = future
+        return future
+
+    def forget(self, digest: str) -> None:
+        self._inflight.pop(digest, None)
+
+    def stop(self, error: CloudError, *, cancel: bool = True) -> None:
+        """Send nothing more; with ``cancel``, not even what is queued (the error would repeat)."""
+        if self.stop_error is None:
+            self.stop_error = error
+            self.tally.stopped, self.tally.stopped_hint = error.reason, error.hint
+        if cancel:
+            self._stopping.set()
+            self._opened.set()
+
+    def shutdown(self, wait_for_running: bool = True) -> None:
+        """Cancel what is queued; wait for requests on the wire unless interrupted (Ctrl-C does not wait)."""
+        self._stopping.set()
+        self._opened.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait_for_running)
+
+    # -- in a worker thread ----------------------------------------------------------------------
+
+    def _ask(self, digest: str, path: Path, first: bool) -> CloudAnswer:
+        if not first:
+            self._opened.wait()
+        if self._stopping.is_set():
+            raise Cancelled()
+        jpeg = prepare_image(path, path.read_bytes())
+        host = _host(self._base_url)
+
+        def on_send(attempt: int) -> None:
+            if self._stopping.is_set():
+                raise Cancelled()
+            self.ledger.append({"event": "sent", "time": now(), "hash": digest, "bytes": len(jpeg),
+                                "model": self.options.model, "host": host, "attempt": attempt})
+            with self._lock:
+                self.tally.requests += 1
+
+        outcome, reason, answer = "answered", None, None
+        try:
+            answer = self._brain.describe(jpeg, self.branches, on_send=on_send)
+            return answer
+        except CloudStop as exc:
+            outcome, reason = "stopped", exc.reason
+            self.stop(exc)
+            raise
+        except CloudRefused as exc:
+            outcome, reason = "refused", exc.reason
+            raise
+        finally:
+            self._opened.set()
+            if outcome != "answered" or answer is not None:
+                tokens = (answer.input_tokens, answer.output_tokens) if answer else (0, 0)
+                spent = cost(self.options, *tokens)
+                with self._lock:
+                    self.tally.input_tokens += tokens[0]
+                    self.tally.output_tokens += tokens[1]
+                    self.tally.cost_usd += spent
+                entry = {"event": "result", "time": now(), "hash": digest, "model": self.options.model,
+                         "outcome": outcome, "input_tokens": tokens[0], "output_tokens": tokens[1],
+                         "cost_usd": round(spent, 8)}
+                if reason:
+                    entry["reason"] = reason
+                self.ledger.append(entry)
+
+
+
+def _host(base_url: str | None) -> str:
+    url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL") or "https://generativelanguage.googleapis.com"
+    return url.split("://", 1)[-1].split("/", 1)[0]
