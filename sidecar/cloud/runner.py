@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..brains.gemini import CloudAnswer, CloudError, CloudRefused, CloudStop, GeminiBrain, prepare_image
+from ..brains.gemini import CloudAnswer, CloudError, CloudRefused, CloudStop, CloudWithheld, GeminiBrain, prepare_image
 from .consent import require_key
 from .ledger import LEDGER_TAIL, Ledger, now, read_ledger
 from .options import CloudOptions, cost, tokens_per_photo
@@ -93,8 +93,8 @@ class CloudRunner:
         self._pool: _Senders | None = None
         self._inflight: dict[str, Future] = {}
         self._stopping = threading.Event()
-        self._opened = threading.Event()   # set once the first request came back: then the others may go
-        self._first_taken = False
+        self._proven = threading.Event()   # a request came back without an error that would repeat
+        self._probe = threading.Lock()     # held by the one request in flight until then
         self._lock = threading.Lock()
         self._per_photo = cost(options, *tokens_per_photo(read_ledger(ledger.path, tail=LEDGER_TAIL),
                                                            options.model)[:2])
@@ -123,8 +123,7 @@ class CloudRunner:
             if self._brain is None:
                 self._brain = GeminiBrain(require_key(self.options), self.options.model, base_url=self._base_url)
             self._pool = _Senders(max(1, self.options.concurrency))
-        first, self._first_taken = not self._first_taken, True
-        future = self._pool.submit(self._ask, digest, Path(path), first)
+        future = self._pool.submit(self._ask, digest, Path(path))
         self._inflight[digest] = future
         return future
 
@@ -138,33 +137,52 @@ class CloudRunner:
             self.tally.stopped, self.tally.stopped_hint = error.reason, error.hint
         if cancel:
             self._stopping.set()
-            self._opened.set()
 
     def shutdown(self, wait_for_running: bool = True) -> None:
         """Cancel what is queued; wait for requests on the wire unless interrupted (Ctrl-C does not wait)."""
         self._stopping.set()
-        self._opened.set()
         if self._pool is not None:
             self._pool.shutdown(wait=wait_for_running)
 
     # -- in a worker thread ----------------------------------------------------------------------
 
-    def _ask(self, digest: str, path: Path, first: bool) -> CloudAnswer:
-        if not first:
-            self._opened.wait()
-        if self._stopping.is_set():
-            raise Cancelled()
-        jpeg = prepare_image(path, path.read_bytes())
-        host = _host(self._base_url)
-
-        def on_send(attempt: int) -> None:
+    def _ask(self, digest: str, path: Path) -> CloudAnswer:
+        # Until a request has come back without an error that would repeat, requests go out one at a time: a
+        # refused key or retired model then costs one request, whatever the concurrency. A photo that could
+        # not be read sends nothing and proves nothing: the next one in line goes out alone in its place.
+        probe = False
+        if not self._proven.is_set():
+            self._probe.acquire()
+            if self._proven.is_set():
+                self._probe.release()
+            else:
+                probe = True
+        sent = False
+        try:
             if self._stopping.is_set():
                 raise Cancelled()
-            self.ledger.append({"event": "sent", "time": now(), "hash": digest, "bytes": len(jpeg),
-                                "model": self.options.model, "host": host, "attempt": attempt})
-            with self._lock:
-                self.tally.requests += 1
+            jpeg = prepare_image(path, path.read_bytes())
+            host = _host(self._base_url)
 
+            def on_send(attempt: int) -> None:
+                nonlocal sent
+                if self._stopping.is_set():
+                    raise Cancelled()
+                self.ledger.append({"event": "sent", "time": now(), "hash": digest, "bytes": len(jpeg),
+                                    "model": self.options.model, "host": host, "attempt": attempt})
+                sent = True
+                with self._lock:
+                    self.tally.requests += 1
+
+            return self._describe(digest, jpeg, on_send)
+        finally:
+            if probe:
+                if sent and not self._stopping.is_set():
+                    self._proven.set()
+                self._probe.release()
+
+    def _describe(self, digest: str, jpeg: bytes, on_send: Any) -> CloudAnswer:
+        """Ask, and log the outcome of what was sent (nothing is logged for a request that never left)."""
         outcome, reason, answer = "answered", None, None
         try:
             answer = self._brain.describe(jpeg, self.branches, on_send=on_send)
@@ -173,11 +191,13 @@ class CloudRunner:
             outcome, reason = "stopped", exc.reason
             self.stop(exc)
             raise
+        except CloudWithheld as exc:
+            outcome, reason = "withheld", exc.reason
+            raise
         except CloudRefused as exc:
-            outcome, reason = "refused", exc.reason
+            outcome, reason = "no answer", exc.reason
             raise
         finally:
-            self._opened.set()
             if outcome != "answered" or answer is not None:
                 tokens = (answer.input_tokens, answer.output_tokens) if answer else (0, 0)
                 spent = cost(self.options, *tokens)
@@ -191,7 +211,6 @@ class CloudRunner:
                 if reason:
                     entry["reason"] = reason
                 self.ledger.append(entry)
-
 
 
 def _host(base_url: str | None) -> str:
