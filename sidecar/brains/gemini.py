@@ -31,6 +31,9 @@ MAX_SIDE = 384          # both sides at most 384 px: 258 tokens
 MIN_TIMEOUT = 10.0      # the live API rejects shorter deadlines
 MAX_DEPTH = 4
 MAX_COMPONENT = 64
+MAX_KEYWORDS = 25       # the prompt asks for 5 to 20
+MAX_CAPTION = 500       # characters; "one sentence" is asked for
+MAX_ALT_TEXT = 250      # IPTC's guideline for Alt Text (Accessibility)
 #: finish reasons that say the content itself was refused: the same photo would be refused again
 WITHHELD = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
 
@@ -192,16 +195,16 @@ class GeminiBrain:
                 and isinstance(caption, str) and isinstance(alt_text, str)):
             raise CloudRefused(None, "Gemini's answer does not have the asked-for shape")
         usage = getattr(response, "usage_metadata", None)
-        return CloudAnswer(keywords=[tuple(k) for k in keywords], caption=" ".join(caption.split()),
-                           alt_text=" ".join(alt_text.split()), model=self.model, bytes_sent=sent,
+        return CloudAnswer(keywords=[tuple(k) for k in keywords], caption=_shorten(caption, MAX_CAPTION),
+                           alt_text=_shorten(alt_text, MAX_ALT_TEXT), model=self.model, bytes_sent=sent,
                            input_tokens=int(getattr(usage, "prompt_token_count", 0) or 0),
                            output_tokens=int(getattr(usage, "candidates_token_count", 0) or 0))
 
 
 def clean_keywords(raw: list[tuple[str, ...]], concepts: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
     """Keywords fit for the XMP hierarchy: components sanitised (no ``|`` or ``/``), at most 64 characters and 4
-    levels, de-duplicated; a keyword whose last word names a local concept (``concepts``: name or synonym,
-    lower case -> path) takes that concept's path."""
+    levels, de-duplicated, the first 25; a keyword whose last word names a local concept (``concepts``: name or
+    synonym, lower case -> path) takes that concept's path."""
     out: dict[tuple[str, ...], tuple[str, ...]] = {}
     for path in raw:
         parts = tuple(p for p in (sanitize_component(str(c))[:MAX_COMPONENT].strip() for c in path) if p)[-MAX_DEPTH:]
@@ -209,7 +212,16 @@ def clean_keywords(raw: list[tuple[str, ...]], concepts: dict[str, tuple[str, ..
             continue
         parts = concepts.get(parts[-1].lower(), parts)
         out.setdefault(key(parts), parts)
-    return list(out.values())
+    return list(out.values())[:MAX_KEYWORDS]
+
+
+def _shorten(text: str, limit: int) -> str:
+    """Whitespace collapsed; cut at a word boundary, with an ellipsis, when longer than ``limit`` characters."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

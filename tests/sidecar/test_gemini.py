@@ -166,3 +166,16 @@ def test_a_vertex_ai_setting_in_the_environment_does_not_redirect_photos(fake, m
     cloud.describe(b"\xff\xd8jpeg", ["animal"])
     (request,) = fake.requests
     assert request["path"] == f"/v1/models/{gemini.DEFAULT_MODEL}:generateContent"
+
+
+def test_answers_are_kept_within_sensible_lengths(fake):
+    cloud, _ = brain(fake)
+    many = [["thing", f"item {i}"] for i in range(60)]
+    caption = ("A very long caption " * 60).strip()
+    fake.script = [ok({"keywords": many, "caption": caption, "alt_text": "word " * 100})]
+    answer = cloud.describe(b"\xff\xd8jpeg", ["animal"])
+    assert len(answer.caption) <= gemini.MAX_CAPTION and answer.caption.endswith("…")
+    kept = answer.caption[:-1]
+    assert caption.startswith(kept) and caption[len(kept)] == " "  # cut between words
+    assert len(answer.alt_text) <= gemini.MAX_ALT_TEXT == 250 and answer.alt_text.endswith("word…")
+    assert len(clean_keywords(answer.keywords, {})) == gemini.MAX_KEYWORDS
