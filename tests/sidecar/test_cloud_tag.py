@@ -376,3 +376,35 @@ def test_a_local_run_never_loads_the_cloud_client(env, photos, tiny_clip):
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, env=env_vars)
     assert out.returncode == 0, out.stderr
     assert "cloud client loaded: False" in out.stdout
+
+
+RECORDER = """
+import socket, os
+_log = os.environ["PHOTOBRAIN_TEST_SOCKET_LOG"]
+_real = socket.socket.connect
+def _record(self, address, *a, **k):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        with open(_log, "a") as fh:
+            fh.write(f"{address[0]}:{address[1]}\\n")
+        if address[0] not in ("127.0.0.1", "::1"):
+            raise OSError("network access blocked by the test")
+    return _real(self, address, *a, **k)
+socket.socket.connect = _record
+"""
+
+
+def test_a_cloud_run_talks_to_the_cloud_service_and_nothing_else(env, fake, photos, tiny_clip):
+    guard = env / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(RECORDER)  # loaded by every Python process, workers included
+    log = env / "sockets.log"
+    out = subprocess.run(
+        [sys.executable, "-m", "sidecar", "tag", str(photos), *model_args(tiny_clip), "--catalog", str(env / "c.db"),
+         "--brain", "both", "--yes-cloud", "--jobs", "2", "--write", "sidecar"], capture_output=True, text=True,
+        cwd=ROOT, env={**{k: v for k, v in os.environ.items() if k not in ENVIRONMENT}, "PYTHONPATH": str(guard),
+                       "PHOTOBRAIN_TEST_SOCKET_LOG": str(log), "GOOGLE_GEMINI_BASE_URL": fake.url,
+                       "GEMINI_API_KEY": "k", "PHOTOBRAIN_CACHE": str(env / "cache"),
+                       "PHOTOBRAIN_CONFIG": str(env / "none.toml")})
+    assert out.returncode == 0, out.stderr
+    assert len(fake.requests) == 4
+    assert set(log.read_text().split()) == {fake.url.split("//")[1]}

@@ -204,8 +204,10 @@ def test_tagging_opens_no_network_connection_once_weights_are_local(env, library
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(GUARD)  # loaded by every Python process, workers included
     log = env / "sockets.log"
+    # --brain local (the default, named here), even with a cloud key in the environment
     out = cli("tag", str(library), *model_args(tiny_clip), "--catalog", str(env / "c.db"), "--jobs", "2",
-              env_dir=env, extra_env={"PYTHONPATH": str(guard), "PHOTOBRAIN_TEST_SOCKET_LOG": str(log)})
+              "--brain", "local", env_dir=env, extra_env={"PYTHONPATH": str(guard), "PHOTOBRAIN_TEST_SOCKET_LOG": str(log),
+                                                          "GEMINI_API_KEY": "a-key-that-must-not-be-used"})
     assert out.returncode == 0, out.stderr
     assert "tagged" in out.stdout
     assert not log.exists(), log.read_text()
