@@ -369,28 +369,77 @@ class _Session:
                 self.cloud.collect()
 
     def _read_and_embed(self, paths: list[str], progress: Progress | None) -> None:
-        model_id = self._model_id
-        known = frozenset(self.catalog.hashes_with_embedding(model_id)) if model_id is not None else frozenset()
         size = max(1, self.options.batch_size)
         chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
         jobs = self.options.jobs or os.cpu_count() or 1
         jobs = max(1, min(jobs, len(chunks)))
         if jobs == 1:
-            embedder = _Embedder(self.spec, known, self.options.max_megapixels, threads=None)
-            results = map(embedder.process, chunks)
-            self._consume(results, progress)
+            embedder = _Embedder(self.spec, self._known(), self.options.max_megapixels, threads=None)
+            self._consume(map(embedder.process, chunks), progress)
             return
+        remaining = chunks
+        while remaining:
+            broken = self._pooled(remaining, jobs, progress)
+            if not broken:
+                break
+            # A worker died (a decoder crash on a damaged file, or out of memory). Its batch is among those the
+            # workers had been handed: the first jobs + 1 unfinished ones, as the pool dispatches in order and
+            # keeps one queued. Those files go through one at a time to find it; the rest carry on as before.
+            handed = broken[:jobs + 1]
+            self._isolate([path for chunk in handed for path in chunk], progress)
+            remaining = broken[jobs + 1:]
+
+    def _known(self) -> frozenset[str]:
+        """Hashes already embedded with this model: workers skip the model for them."""
+        model_id = self._model_id
+        return frozenset(self.catalog.hashes_with_embedding(model_id)) if model_id is not None else frozenset()
+
+    def _pool(self, jobs: int) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch or sqlite
-        pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                   initargs=(self.spec, known, self.options.max_megapixels))
+        return ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                   initargs=(self.spec, self._known(), self.options.max_megapixels))
+
+    def _pooled(self, chunks: list[list[str]], jobs: int, progress: Progress | None) -> list[list[str]]:
+        """Read and embed ``chunks`` in ``jobs`` worker processes; returns the chunks lost to a dead worker."""
+        pool = self._pool(jobs)
+        broken: list[list[str]] = []
+
+        def results():
+            for chunk, future in zip(chunks, [pool.submit(_work, chunk) for chunk in chunks], strict=True):
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    broken.append(chunk)
+
         try:
-            self._consume(pool.map(_work, chunks), progress)
-        except BrokenProcessPool as exc:
-            raise PhotobrainError(None, "a worker process died (out of memory, or a crash while decoding a file); "
-                                  "what was done so far is saved",
-                                  "run the same command again, with --jobs 1 to see which file it was") from exc
+            self._consume(results(), progress)
         except BaseException:
             # Ctrl-C or an error: stop the workers now rather than after their queued batches
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return broken
+
+    def _isolate(self, paths: list[str], progress: Progress | None) -> None:
+        """Read and embed ``paths`` one at a time in one worker: a file its worker dies on fails, alone."""
+        pool = self._pool(1)
+        try:
+            for path in paths:
+                try:
+                    items = pool.submit(_work, [path]).result()
+                except BrokenProcessPool:
+                    pool.shutdown(wait=True)
+                    self._fail(Path(path), "photobrain's worker process died reading this file (a decoder crash on "
+                               "damaged data, or out of memory)", "check the file in another program; the next run "
+                               "tries it again")
+                    if progress:
+                        progress.update(1)
+                    pool = self._pool(1)
+                    continue
+                self._consume([items], progress)
+        except BaseException:
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
             raise

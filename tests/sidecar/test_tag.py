@@ -291,3 +291,31 @@ def test_temporary_files_an_interrupted_write_left_are_cleaned_up(env, library, 
     result = run_tag(options(library, tiny_clip, env / "catalog.db"), log=lambda m: None)
     assert result.cleaned == 1
     assert not stale.exists() and fresh.exists() and users.exists()
+
+
+CRASHER = """
+import builtins, os, signal
+_open = builtins.open
+def _open_or_crash(file, *args, **kwargs):
+    if "crash-me" in str(file):
+        os.kill(os.getpid(), signal.SIGSEGV)  # what a decoder crash on damaged data does to a worker
+    return _open(file, *args, **kwargs)
+builtins.open = _open_or_crash
+"""
+
+
+def test_a_file_that_kills_its_worker_fails_alone_and_the_batch_goes_on(env, library, tiny_clip):
+    guard = env / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(CRASHER)
+    shutil.copy2(library / "animals/ladybird.jpg", library / "food/crash-me.jpg")  # mid-library, in a full batch
+    images = [p for p in library.rglob("*") if p.is_file() and p.suffix not in (".md",)]
+    out = cli("tag", str(library), *model_args(tiny_clip), "--catalog", str(env / "c.db"), "--jobs", "2", "--json",
+              "--write", "none", env_dir=env, extra_env={"PYTHONPATH": str(guard)})
+    assert out.returncode == 1, out.stderr
+    result = json.loads(out.stdout)
+    failed = [f for f in result["files"] if f["status"] == "failed"]
+    assert [Path(f["path"]).name for f in failed] == ["crash-me.jpg"]
+    assert "worker process died reading this file" in failed[0]["reason"]
+    assert "crash-me.jpg" in out.stderr
+    assert result["summary"]["tagged"] + result["summary"]["duplicate"] == len(images) - 1
