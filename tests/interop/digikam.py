@@ -75,6 +75,12 @@ class DigiKam:
                 result.setdefault(image, set()).add("/".join(reversed(parts)))
         return result
 
+    def captions(self) -> dict[str, str]:
+        """Image file name -> the caption digiKam shows (its "comment", read from dc:description)."""
+        with sqlite3.connect(self.db) as con:
+            return dict(con.execute("SELECT i.name, c.comment FROM Images i JOIN ImageComments c ON c.imageid = i.id "
+                                    "WHERE c.type = 1").fetchall())
+
     def _query(self, sql: str):
         if not self.db.exists():
             return None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,23 @@ def test_digikam_reads_ai_tags_from_sidecars(tmp_path: Path, naming: str):
         assert (folder / name).read_bytes() == before[name]
     # the sidecar replaces the embedded XMP in digiKam: the user's keywords must be in it too
     assert USER <= seen["boats.jpg"]
+
+
+def test_digikam_shows_a_cloud_caption_and_keeps_the_users_own(tmp_path: Path):
+    """What the cloud brain writes (tags with gemini provenance, a caption) is what digiKam shows; a caption the
+    user wrote stays theirs."""
+    names = ["ladybird.jpg", "cat.webp"]
+    folder = library(tmp_path, names)
+    cloud = "gemini:gemini-2.5-flash-lite"
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-dc:Description=My cat Chelsea, in her words.",
+                    str(folder / "cat.webp")], check=True)  # a caption of the user's, written by another app
+    for name in names:
+        request = TagRequest(tags=(AITag(("animal", "insect"), None, cloud),), caption="A small red beetle on a leaf.",
+                             alt_text="Ladybird on a green leaf.", caption_source=cloud)
+        write_tags(folder / name, request, WriteOptions(mode="embed"), clock=lambda: FIXED_NOW)
+    digikam = DigiKam(tmp_path / "digikam", read_sidecars=False)
+    seen = digikam.import_collection(folder, expected_images=len(names))
+    assert "AI/animal/insect" in seen["ladybird.jpg"] and "AI/animal/insect" in seen["cat.webp"]
+    captions = digikam.captions()
+    assert captions["ladybird.jpg"] == "A small red beetle on a leaf."
+    assert captions["cat.webp"] == "My cat Chelsea, in her words."
