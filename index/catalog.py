@@ -475,6 +475,12 @@ class Catalog:
         model, status, keywords, caption, alt_text, reason, answered = row
         return CloudRow(model, status, [tuple(k) for k in json.loads(keywords)], caption, alt_text, reason, answered)
 
+    def has_cloud_answers(self) -> bool:
+        try:
+            return self.db.execute("SELECT 1 FROM cloud_answers LIMIT 1").fetchone() is not None
+        except sqlite3.OperationalError:  # a read-only look at a catalog from before the cloud brain
+            return False
+
     def cloud_counts(self) -> dict[str, int]:
         return {status: int(n) for status, n in self.db.execute(
             "SELECT status, count(*) FROM cloud_answers GROUP BY status")}

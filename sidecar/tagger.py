@@ -282,7 +282,8 @@ class _Session:
             mode=cast(Literal["embed", "sidecar", "auto"], options.write),
             sidecar_name=cast(Literal["ext", "base", "both"], options.sidecar_name), root=options.root,
             keep_mtime=options.keep_mtime, dry_run=options.dry_run)
-        self.answers = StoredAnswers(catalog, vocab)  # every run writes stored cloud answers, --brain local too
+        # every run writes stored cloud answers, --brain local too
+        self.answers = StoredAnswers(catalog, vocab, cloud_run=options.cloud.uses_cloud)
         self.cloud: CloudStage | None = None
         if options.cloud.uses_cloud:
             self.cloud = CloudStage(options.cloud, catalog, vocab, catalog_path=options.catalog,

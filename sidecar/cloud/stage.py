@@ -57,8 +57,10 @@ Writer = Callable[[Job, str | None, bool], None]
 class StoredAnswers:
     """Cloud answers from the catalog as AI tags mapped onto the vocabulary, caption and alt text."""
 
-    def __init__(self, catalog: Catalog, vocab: Vocabulary):
+    def __init__(self, catalog: Catalog, vocab: Vocabulary, *, cloud_run: bool):
         self.catalog = catalog
+        # most catalogs hold no cloud answer: then a local run asks nothing per file
+        self._any = cloud_run or catalog.has_cloud_answers()
         self._paths: dict[str, tuple[str, ...]] = {}
         for concept in vocab.concepts:
             for word in (concept.name, *concept.synonyms):
@@ -66,7 +68,7 @@ class StoredAnswers:
         self._excluded = {c.path for c in vocab.concepts if c.excluded}
 
     def for_image(self, digest: str) -> tuple[list[AITag], str | None, str | None, str]:
-        row = self.catalog.cloud_answer(digest)
+        row = self.catalog.cloud_answer(digest) if self._any else None
         if row is None or row.status != "answered":
             return [], None, None, ""
         tags = [AITag(path, None, row.model) for path in clean_keywords(row.keywords, self._paths)
