@@ -398,7 +398,7 @@ def _report_plain(path, reason: str, hint: str | None) -> None:
 
 CONFIG_KEYS = {"model", "pretrained", "write", "sidecar_name", "root", "vocab", "threshold", "max_tags", "jobs",
                "catalog", "keep_mtime", "max_megapixels",
-               # the cloud brain (tag only)
+               # the cloud brain (tag and retag)
                "brain", "cloud_model", "max_cost", "gemini_api_key", "gemini_price", "cloud_jobs"}
 _CONFIG: dict = {}  # the config file as read: {"path": ..., "data": {...}}
 

@@ -224,7 +224,6 @@ def settings_fingerprint(model_fp: str, vocab: Vocabulary, rule: SelectionRule, 
     return fingerprint
 
 
-
 def run_tag(options: TagOptions, *, progress: Progress | None = None,
             log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> TagResult:
     """Tag every image under ``options.paths``. Raises before touching any file if the model is unavailable."""
