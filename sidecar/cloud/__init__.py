@@ -11,12 +11,12 @@ has an API key, and has consented for this library (a catalog).
 * ``stage``: a tag run's cloud side (which photos to send, waiting for answers, what stored answers add);
 * ``estimate``: ``tag --estimate``; ``cli``: the ``privacy`` command and the consent prompt.
 """
-from .consent import consent_given, consent_text, record_consent, require_key, revoke_consent
+from .consent import consent_answer, consent_given, consent_text, record_consent, require_key, revoke_consent
 from .estimate import estimate
 from .ledger import Ledger, ledger_path, read_ledger, summarize_ledger
 from .options import BRAINS, PRICES, CloudOptions, check_budget, cost
 from .runner import CloudRunner, CloudTally
 
 __all__ = ["BRAINS", "PRICES", "CloudOptions", "CloudRunner", "CloudTally", "Ledger", "check_budget",
-           "consent_given", "consent_text", "cost", "estimate", "ledger_path", "read_ledger", "record_consent",
+           "consent_answer", "consent_given", "consent_text", "cost", "estimate", "ledger_path", "read_ledger", "record_consent",
            "require_key", "revoke_consent", "summarize_ledger"]

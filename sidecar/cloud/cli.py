@@ -12,7 +12,7 @@ import click
 from xmp.errors import PhotobrainError
 
 from ..brains.gemini import DEFAULT_MODEL
-from .consent import consent_given, consent_text, record_consent, require_key, revoke_consent
+from .consent import consent_answer, consent_text, record_consent, require_key, revoke_consent
 from .estimate import estimate
 from .ledger import ledger_path, read_ledger, summarize_ledger
 from .options import CloudOptions, check_budget
@@ -62,8 +62,13 @@ def prepare_cloud_run(catalog: Path, cloud: CloudOptions, yes_cloud: bool) -> No
     check_budget(cloud)
 
     with Catalog.open(catalog) as opened:
-        if consent_given(opened) is not None:
+        answer = consent_answer(opened)
+        if answer is not None and answer["agreed"]:
             return
+        if answer is not None and not yes_cloud:
+            raise PhotobrainError(None, f"you declined sending photos to the cloud for this library ({answer['date']}); "
+                                  "nothing was sent", "--yes-cloud agrees now, 'photobrain privacy --revoke' forgets "
+                                  "the answer so you are asked again; --brain local sends nothing")
         text = consent_text(cloud, catalog)
         if yes_cloud:
             click.echo(text + "\n\nConsent given with --yes-cloud: recorded for this library.", err=True)
@@ -75,7 +80,10 @@ def prepare_cloud_run(catalog: Path, cloud: CloudOptions, yes_cloud: bool) -> No
                                   "add --yes-cloud; --brain local sends nothing")
         click.echo(text, err=True)
         if not click.confirm("\nSend photos to Google's Gemini API for this library?", default=False, err=True):
-            raise PhotobrainError(None, "nothing was sent: no consent given", "--brain local tags on this machine only")
+            record_consent(opened, cloud, "asked in a terminal", agreed=False)
+            raise PhotobrainError(None, "nothing was sent: you declined, and that answer is remembered for this "
+                                  "library", "--brain local tags on this machine only; 'photobrain privacy --revoke' "
+                                  "forgets the answer")
         record_consent(opened, cloud, "asked in a terminal")
 
 
@@ -133,7 +141,8 @@ def register(cli: click.Group) -> None:
                   help="The catalog (library) whose ledger to show. [default: in the platform's data folder]")
     @click.option("--all", "show_all", is_flag=True, help="List every request, not only the last 20.")
     @click.option("--json", "as_json", is_flag=True, help="Print the summary and every ledger entry as JSON.")
-    @click.option("--revoke", is_flag=True, help="Withdraw the consent to send photos to the cloud for this library.")
+    @click.option("--revoke", is_flag=True, help="Forget the answer (consent or refusal) about sending photos to the "
+                  "cloud for this library: the next cloud run asks again.")
     def privacy(catalog: Path | None, show_all: bool, as_json: bool, revoke: bool) -> None:
         """Show whether anything ever left this machine: every cloud request from the privacy ledger.
 
@@ -150,9 +159,11 @@ def register(cli: click.Group) -> None:
                 click.echo("no consent was recorded: there is no catalog here")
                 return
             with Catalog.open(path) as opened:
-                had = revoke_consent(opened)
-            click.echo("consent withdrawn: cloud brains will ask again before sending anything" if had
-                       else "no consent was recorded for this library")
+                had = consent_answer(opened)
+                revoke_consent(opened)
+            click.echo("no answer was recorded for this library" if had is None else
+                       "consent withdrawn: cloud brains will ask again before sending anything" if had["agreed"] else
+                       "refusal forgotten: cloud brains will ask again before sending anything")
             return
         ledger = ledger_path(path)
         entries = read_ledger(ledger)
@@ -161,7 +172,7 @@ def register(cli: click.Group) -> None:
         consent = None
         if readonly is not None:
             with readonly:
-                consent = consent_given(readonly)
+                consent = consent_answer(readonly)
         if as_json:
             click.echo(json.dumps({"catalog": str(path), "ledger": str(ledger), "consent": consent, **summary,
                                    "entries": entries}, ensure_ascii=False, indent=2))
@@ -185,8 +196,11 @@ def register(cli: click.Group) -> None:
                            f"{entry.get('model')}  try {entry.get('attempt')}  {result.get('outcome', '-')}")
             if not show_all and len(sent) > 20:
                 click.echo(f"  ... {len(sent) - 20} earlier request(s): --all lists them")
-        if consent:
+        if consent and consent["agreed"]:
             click.echo(f"Consent to send photos to the cloud: given {consent['date']} ({consent['how']}); "
                        "'photobrain privacy --revoke' withdraws it.")
+        elif consent:
+            click.echo(f"Consent to send photos to the cloud: declined {consent['date']}; cloud brains send nothing "
+                       "for this library.")
         else:
             click.echo("Consent to send photos to the cloud: none recorded for this library; cloud brains ask first.")

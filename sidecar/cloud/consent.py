@@ -42,24 +42,31 @@ What Google's terms say ({TERMS_URL}):
 What stays here: your originals, the on-device tags and the search index. Every request is
 written to {ledger_path(catalog)} before it is sent; 'photobrain privacy' shows them all.
 'photobrain tag --estimate' shows the cost before anything is sent; --max-cost caps a run.
-Your answer is remembered for this library (catalog {catalog});
-'photobrain privacy --revoke' withdraws it."""
+Your answer, yes or no, is remembered for this library (catalog {catalog});
+'photobrain privacy --revoke' forgets it."""
 
 
-def consent_given(catalog: Catalog) -> dict | None:
+def consent_answer(catalog: Catalog) -> dict | None:
+    """The user's answer for this library (``agreed``, ``date``, ``how``), if given to the current explanation."""
     raw = catalog.setting(CONSENT_KEY)
     if raw is None:
         return None
     try:
-        consent = json.loads(raw)
+        answer = json.loads(raw)
     except ValueError:
         return None
-    return consent if isinstance(consent, dict) and consent.get("terms") == TERMS_VERSION else None
+    return answer if isinstance(answer, dict) and answer.get("terms") == TERMS_VERSION else None
 
 
-def record_consent(catalog: Catalog, options: CloudOptions, how: str) -> None:
+def consent_given(catalog: Catalog) -> dict | None:
+    answer = consent_answer(catalog)
+    return answer if answer is not None and answer.get("agreed") is True else None
+
+
+def record_consent(catalog: Catalog, options: CloudOptions, how: str, *, agreed: bool = True) -> None:
+    """Remember the user's answer, yes or no, for this library."""
     catalog.set_setting(CONSENT_KEY, json.dumps({"provider": "gemini", "model": options.model, "date": now(),
-                                                  "terms": TERMS_VERSION, "how": how}))
+                                                  "terms": TERMS_VERSION, "how": how, "agreed": agreed}))
 
 
 def revoke_consent(catalog: Catalog) -> bool:

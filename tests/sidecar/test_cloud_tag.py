@@ -408,3 +408,40 @@ def test_a_cloud_run_talks_to_the_cloud_service_and_nothing_else(env, fake, phot
     assert out.returncode == 0, out.stderr
     assert len(fake.requests) == 4
     assert set(log.read_text().split()) == {fake.url.split("//")[1]}
+
+
+def cli_in_terminal(*args: str, answer: str, env_dir: Path, fake: FakeGemini) -> subprocess.CompletedProcess:
+    """Run photobrain with a terminal as its input, typing ``answer`` there."""
+    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT}
+    env.update(PHOTOBRAIN_CACHE=str(env_dir / "cache"), PHOTOBRAIN_CONFIG=str(env_dir / "config.toml"),
+               GOOGLE_GEMINI_BASE_URL=fake.url, GEMINI_API_KEY="test-key")
+    master, slave = os.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "sidecar", *args], stdin=slave, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+        os.write(master, answer.encode())
+        out, err = process.communicate(timeout=300)
+    finally:
+        os.close(slave)
+        os.close(master)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def test_the_question_in_a_terminal_and_its_answer_yes_or_no_are_remembered(env, fake, photos, tiny_clip):
+    catalog = env / "c.db"
+    base = ["tag", str(photos), *model_args(tiny_clip), "--catalog", str(catalog), "--brain", "both",
+            "--threshold", "0.05", "--write", "sidecar"]
+    no = cli_in_terminal(*base, answer="n\n", env_dir=env, fake=fake)
+    assert no.returncode == 1 and "Send photos to Google's Gemini API for this library? [y/N]" in no.stderr
+    assert "What Google's terms say" in no.stderr and "you declined" in no.stderr
+    assert not fake.requests and not list(photos.glob("*.xmp"))
+    again = cli(*base, env_dir=env, fake=fake)  # remembered: not asked again, nothing sent
+    assert again.returncode == 1 and "you declined sending photos to the cloud" in again.stderr
+    assert "[y/N]" not in again.stderr and not fake.requests
+    privacy = cli("privacy", "--catalog", str(catalog), env_dir=env)
+    assert "Nothing has left this machine" in privacy.stdout and "declined" in privacy.stdout
+    assert "refusal forgotten" in cli("privacy", "--catalog", str(catalog), "--revoke", env_dir=env).stdout
+    yes = cli_in_terminal(*base, answer="y\n", env_dir=env, fake=fake)
+    assert yes.returncode == 0, yes.stderr
+    assert len(fake.requests) == 4 and "cloud (gemini-2.5-flash-lite): 4 answered" in yes.stdout
+    assert "given" in cli("privacy", "--catalog", str(catalog), env_dir=env).stdout
