@@ -16,9 +16,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
@@ -399,52 +400,53 @@ class _Session:
         return ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                                    initargs=(self.spec, self._known(), self.options.max_megapixels))
 
-    def _pooled(self, chunks: list[list[str]], jobs: int, progress: Progress | None) -> list[list[str]]:
-        """Read and embed ``chunks`` in ``jobs`` worker processes; returns the chunks lost to a dead worker."""
+    @contextmanager
+    def _workers(self, jobs: int) -> Iterator[ProcessPoolExecutor]:
+        """A pool of worker processes, shut down on the way out; on Ctrl-C or an error its workers are stopped at
+        once rather than after their queued batches."""
         pool = self._pool(jobs)
-        broken: list[list[str]] = []
-
-        def results():
-            for chunk, future in zip(chunks, [pool.submit(_work, chunk) for chunk in chunks], strict=True):
-                try:
-                    yield future.result()
-                except BrokenProcessPool:
-                    broken.append(chunk)
-
         try:
-            self._consume(results(), progress)
+            yield pool
         except BaseException:
-            # Ctrl-C or an error: stop the workers now rather than after their queued batches
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _pooled(self, chunks: list[list[str]], jobs: int, progress: Progress | None) -> list[list[str]]:
+        """Read and embed ``chunks`` in ``jobs`` worker processes; returns the chunks lost to a dead worker."""
+        broken: list[list[str]] = []
+        with self._workers(jobs) as pool:
+            futures = [pool.submit(_work, chunk) for chunk in chunks]
+
+            def results():
+                for chunk, future in zip(chunks, futures, strict=True):
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        broken.append(chunk)
+
+            self._consume(results(), progress)
         return broken
 
     def _isolate(self, paths: list[str], progress: Progress | None) -> None:
         """Read and embed ``paths`` one at a time in one worker: a file its worker dies on fails, alone."""
-        pool = self._pool(1)
-        try:
-            for path in paths:
-                try:
-                    items = pool.submit(_work, [path]).result()
-                except BrokenProcessPool:
-                    pool.shutdown(wait=True)
-                    self._fail(Path(path), "photobrain's worker process died reading this file (a decoder crash on "
-                               "damaged data, or out of memory)", "check the file in another program; the next run "
-                               "tries it again")
-                    if progress:
-                        progress.update(1)
-                    pool = self._pool(1)
-                    continue
-                self._consume([items], progress)
-        except BaseException:
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        waiting = list(paths)
+        while waiting:
+            with self._workers(1) as pool:  # a new worker after each one that died
+                while waiting:
+                    path = waiting.pop(0)
+                    try:
+                        items = pool.submit(_work, [path]).result()
+                    except BrokenProcessPool:
+                        self._fail(Path(path), "photobrain's worker process died reading this file (a decoder crash "
+                                   "on damaged data, or out of memory)", "check the file in another program; the "
+                                   "next run tries it again")
+                        if progress:
+                            progress.update(1)
+                        break
+                    self._consume([items], progress)
 
     def _consume(self, results, progress: Progress | None) -> None:
         first_batch_at, embedded_then = None, 0
