@@ -19,7 +19,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,6 @@ class CloudAnswer:
     input_tokens: int = 0
     output_tokens: int = 0
     attempts: int = 1
-    notes: list[str] = field(default_factory=list)
 
 
 def prepare_image(path: Path, data: bytes, max_side: int = MAX_SIDE) -> bytes:

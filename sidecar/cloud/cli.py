@@ -15,14 +15,14 @@ from ..brains.gemini import DEFAULT_MODEL
 from .consent import consent_answer, consent_text, record_consent, require_key, revoke_consent
 from .estimate import estimate
 from .ledger import ledger_path, read_ledger, summarize_ledger
-from .options import CloudOptions, check_budget
+from .options import BRAINS, CloudOptions, check_budget
 from .runner import CloudTally
 
 
 def cloud_options(func):
     """The opt-in cloud brain's options (tag and retag)."""
     for option in reversed([
-        click.option("--brain", type=click.Choice(["local", "gemini", "both"]), default="local", show_default=True,
+        click.option("--brain", type=click.Choice(BRAINS), default="local", show_default=True,
                      help="Whose tags are written: the on-device model's, Gemini's (cloud, opt-in), or both. "
                      "The on-device model always indexes the photos for search."),
         click.option("--cloud-model", help="The Gemini model for --brain gemini|both. [default: gemini-2.5-flash-lite]"),

@@ -69,11 +69,10 @@ def record_consent(catalog: Catalog, options: CloudOptions, how: str, *, agreed:
                                                   "terms": TERMS_VERSION, "how": how, "agreed": agreed}))
 
 
-def revoke_consent(catalog: Catalog) -> bool:
-    had = catalog.setting(CONSENT_KEY) is not None
+def revoke_consent(catalog: Catalog) -> None:
+    """Forget the answer, yes or no: the next cloud run asks again."""
     catalog.db.execute("DELETE FROM meta WHERE key = ?", (f"setting:{CONSENT_KEY}",))
     catalog.commit()
-    return had
 
 
 def require_key(options: CloudOptions) -> str:

@@ -9,7 +9,7 @@ import os
 import queue
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,6 @@ class CloudTally:
     would_send: int = 0  # dry run
     stopped: str | None = None
     stopped_hint: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 class CloudRunner:
@@ -85,10 +84,9 @@ class CloudRunner:
     ``brain`` (a GeminiBrain, or a stand-in with the same ``describe``) is made on first use.
     """
 
-    def __init__(self, options: CloudOptions, ledger: Ledger, branches: list[str], *, brain: Any = None,
-                 base_url: str | None = None):
+    def __init__(self, options: CloudOptions, ledger: Ledger, branches: list[str], *, brain: Any = None):
         self.options, self.ledger, self.branches = options, ledger, branches
-        self._brain, self._base_url = brain, base_url
+        self._brain = brain
         self.tally = CloudTally()
         self._pool: _Senders | None = None
         self._inflight: dict[str, Future] = {}
@@ -96,8 +94,9 @@ class CloudRunner:
         self._proven = threading.Event()   # a request came back without an error that would repeat
         self._probe = threading.Lock()     # held by the one request in flight until then
         self._lock = threading.Lock()
-        self._per_photo = cost(options, *tokens_per_photo(read_ledger(ledger.path, tail=LEDGER_TAIL),
-                                                           options.model)[:2])
+        # the budget check's price of one more photo: only a run with --max-cost reads the ledger for it
+        self._per_photo = 0.0 if options.max_cost is None else cost(
+            options, *tokens_per_photo(read_ledger(ledger.path, tail=LEDGER_TAIL), options.model)[:2])
         self.stop_error: CloudError | None = None
 
     @property
@@ -121,7 +120,7 @@ class CloudRunner:
                 return None
         if self._pool is None:
             if self._brain is None:
-                self._brain = GeminiBrain(require_key(self.options), self.options.model, base_url=self._base_url)
+                self._brain = GeminiBrain(require_key(self.options), self.options.model)
             self._pool = _Senders(max(1, self.options.concurrency))
         future = self._pool.submit(self._ask, digest, Path(path))
         self._inflight[digest] = future
@@ -162,7 +161,7 @@ class CloudRunner:
             if self._stopping.is_set():
                 raise Cancelled()
             jpeg = prepare_image(path, path.read_bytes())
-            host = _host(self._base_url)
+            host = _host()
 
             def on_send(attempt: int) -> None:
                 nonlocal sent
@@ -213,6 +212,7 @@ class CloudRunner:
                 self.ledger.append(entry)
 
 
-def _host(base_url: str | None) -> str:
-    url = base_url or os.environ.get("GOOGLE_GEMINI_BASE_URL") or "https://generativelanguage.googleapis.com"
+def _host() -> str:
+    """Where requests go: the SDK's own GOOGLE_GEMINI_BASE_URL setting, else the Gemini API."""
+    url = os.environ.get("GOOGLE_GEMINI_BASE_URL") or "https://generativelanguage.googleapis.com"
     return url.split("://", 1)[-1].split("/", 1)[0]
