@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: photobrain's own XMP namespace.  Stable: changing it orphans every tag ever written.
 NAMESPACE_URI = "https://photobrain.dev/ns/xmp/1.0/"
@@ -67,6 +68,9 @@ class XmpSource:
     alt_text: dict[str, str] = field(default_factory=dict)     # Iptc4xmpCore:AltTextAccessibility
     rating: str | None = None
     provenance: Provenance = field(default_factory=Provenance)
+    #: Properties a new sidecar copies from the image's other sources (rating, labels, title, rights...), as
+    #: exiv2 reads them: key -> value.
+    extras: dict[str, Any] = field(default_factory=dict)
     #: (size, mtime_ns) of a sidecar when read; a write checks it did not change since.
     signature: tuple[int, int] | None = None
 
@@ -99,3 +103,8 @@ class TagRequest:
     caption: str | None = None
     alt_text: str | None = None
     caption_source: str = ""
+    #: AI paths (with the root) the user rejected, as the catalog remembers them: never written, like the
+    #: ``photobrain:Rejected`` of the file itself (which an ``untag`` removes).
+    rejected: tuple[TagPath, ...] = ()
+    #: Forget every rejection (the file's and ``rejected``): rejected tags may come back.
+    forget_rejections: bool = False

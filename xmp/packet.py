@@ -27,6 +27,9 @@ PREFERRED_PREFIX = {
     "http://ns.microsoft.com/photo/1.0/": "MicrosoftPhoto",
     "http://ns.iview-multimedia.com/mediapro/1.0/": "mediapro",
     "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/": "Iptc4xmpCore",
+    "http://ns.adobe.com/xap/1.0/": "xmp",
+    "http://ns.adobe.com/xap/1.0/rights/": "xmpRights",
+    "http://ns.adobe.com/photoshop/1.0/": "photoshop",
     NAMESPACE_URI: NAMESPACE_PREFIX,
 }
 

@@ -9,8 +9,15 @@ The rules come from what photo managers read (XMP_INTEROP.md):
   earlier that are no longer wanted;
 * ``dc:subject`` (and IIM keywords, where present) keep every flat keyword and
   gain the leaves of the AI paths;
-* a user flat keyword with no hierarchical twin is carried into the
-  hierarchy as a top-level path, or digiKam stops showing it;
+* flat keywords are carried into the hierarchy only where digiKam and
+  darktable showed them before: on an image whose hierarchy holds none of the
+  user's own paths (they read ``dc:subject`` only when no hierarchical field
+  exists, and stop once photobrain adds one).  A flat keyword equal to a
+  component of a user's path, or to an ancestor of an AI path, is already
+  there (Lightroom and darktable write every ancestor into ``dc:subject``) and
+  is never carried.  A carried keyword goes into every field verbatim, which
+  is how each reader split it from ``dc:subject`` before (digiKam on ``/``,
+  darktable on ``|``);
 * an AI tag recorded as written but now missing from a field photobrain put it
   in was deleted by the user: it becomes *rejected* and is never added again;
 * strings already in a field are kept verbatim; only photobrain's own are generated.
@@ -18,6 +25,7 @@ The rules come from what photo managers read (XMP_INTEROP.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from .model import AITag, FileMetadata, Provenance, TagPath, TagRequest, XmpSource
 from .paths import PIPE, SLASH, join, key, sanitize_component, sanitize_path, split
@@ -65,16 +73,16 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
             (recorded if is_mine(tag, source, image_name) else others).setdefault(key(tag.path), tag)
 
     rejected: dict[TagPath, TagPath] = {}
-    for source in sources:
-        for path in source.provenance.rejected:
-            rejected.setdefault(key(path), path)
     newly_rejected = []
-    for source in sources:
-        for tag in source.provenance.tags:
-            k = key(tag.path)
-            if k not in rejected and _deleted_by_user(source, tag):
-                rejected[k] = tag.path
-                newly_rejected.append(tag.path)
+    if not request.forget_rejections:
+        for path in [p for source in sources for p in source.provenance.rejected] + list(request.rejected):
+            rejected.setdefault(key(path), path)
+        for source in sources:
+            for tag in source.provenance.tags:
+                k = key(tag.path)
+                if k not in rejected and _deleted_by_user(source, tag):
+                    rejected[k] = tag.path
+                    newly_rejected.append(tag.path)
 
     desired: dict[TagPath, AITag] = {}
     for wanted in request.tags:
@@ -96,12 +104,13 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
     claimed = set(desired) | set(others)
 
     # The hierarchy: union of every hierarchical field of every source.
+    carried_before = {p[0] for s in sources for p in s.provenance.carried}
     hierarchy: dict[TagPath, TagPath] = {}
     verbatim: dict[tuple[str, TagPath], str] = {}
     for source in sources:
         for attr, sep in HIERARCHICAL_FIELDS:
             for value in getattr(source, attr) or []:
-                path = split(value, sep)
+                path = entry(value, sep, carried_before)
                 if path:
                     hierarchy.setdefault(key(path), path)
                     verbatim.setdefault((sep, key(path)), value)
@@ -126,21 +135,32 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
         if has_iptc and tag.leaf not in iptc and len(tag.leaf.encode("utf-8")) <= IIM_KEYWORD_BYTES:
             iptc.append(tag.leaf)
 
-    # A user's flat keyword without a hierarchical twin is carried into the hierarchy.
-    leaves = {k[-1] for k in hierarchy}
-    carried_before = {k for s in sources for k in (key(p) for p in s.provenance.carried)}
-    carried: list[TagPath] = [p for p in hierarchy.values() if key(p) in carried_before]
-    for keyword in subject + (iptc if has_iptc else []):
-        if keyword in subjects_ours or not keyword.strip():
-            continue
+    # Which of the user's flat keywords the hierarchy must carry (see the module's docstring).
+    ai_keys = set(recorded) | set(others) | set(desired) | set(rejected)
+    carried_keys = {key((kw,)) for kw in carried_before}
+    user_paths = [k for k in hierarchy if k not in ai_keys and k not in carried_keys]
+    present = {part for k in user_paths for part in k} | {part for k in ai_keys for part in k[:-1]}
+    flat_only = not user_paths
+    user_flat = [kw for kw in subject if kw not in subjects_ours] or [kw for kw in iptc if kw not in subjects_ours]
+    carried: list[TagPath] = []
+    flat_keys: set[TagPath] = set()
+    for k in carried_keys:
+        if k in hierarchy and k[0] in present:  # carried by an earlier photobrain: now a twin of the user's own
+            hierarchy.pop(k)
+    for keyword in user_flat:
         k = key((keyword,))
-        if k[-1] not in leaves:
-            hierarchy[k] = (keyword,)
-            leaves.add(k[-1])
+        if not keyword.strip() or k[0] in present or k in flat_keys or k in ai_keys:
+            continue
+        if k in carried_keys or (flat_only and k not in hierarchy):
+            hierarchy.setdefault(k, (keyword,))
+            flat_keys.add(k)
             carried.append((keyword,))
+    for k in carried_keys - flat_keys:  # carried earlier, but the user has since removed the flat keyword
+        if k not in {key((kw,)) for kw in user_flat}:
+            hierarchy.pop(k, None)
 
-    serialised = {sep: [verbatim.get((sep, k)) or join(path, sep) for k, path in hierarchy.items()]
-                  for sep in (PIPE, SLASH)}
+    serialised = {sep: [verbatim.get((sep, k)) or (path[0] if k in flat_keys else join(path, sep))
+                        for k, path in hierarchy.items()] for sep in (PIPE, SLASH)}
 
     description, caption_ours = _caption(sources, request.caption, "description", "caption")
     alt_text, alt_ours = _caption(sources, request.alt_text, "alt_text", "alt_text")
@@ -159,16 +179,28 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
     )
 
 
+def entry(value: str, sep: str, flat: set[str] | frozenset[str]) -> TagPath:
+    """The path a hierarchical field's ``value`` stands for.
+
+    A flat keyword photobrain carried into the hierarchy (``flat``) is written verbatim into every field, so
+    ``a|b`` in ``lr:hierarchicalSubject`` or ``c/d`` in ``digiKam:TagsList`` is that one keyword, not a path.
+    """
+    return (value,) if value in flat else split(value, sep)
+
+
 def is_mine(tag: AITag, source: XmpSource, image_name: str) -> bool:
     """Whether a recorded tag describes ``image_name``.
 
-    Only a ``name.xmp`` sidecar can hold two images' tags (``IMG_1.CR2`` and
-    ``IMG_1.JPG``); everywhere else every entry is the image's own, even
-    after a rename made its ``Image`` field stale.
+    Only a ``name.xmp`` sidecar written by photobrain before the raw+JPEG rule (``IMG_1.xmp`` is the raw's)
+    can hold two images' tags, each entry naming its image; everywhere else every entry is the image's own,
+    even after a rename made an ``Image`` field stale.
     """
-    stem = image_name.rsplit(".", 1)[0]
-    shared = source.path.name.lower() == f"{stem}.xmp".lower()
-    return not shared or tag.image in ("", image_name)
+    return not is_base_sidecar(source.path, image_name) or tag.image in ("", image_name)
+
+
+def is_base_sidecar(sidecar: Path, image_name: str) -> bool:
+    """Whether ``sidecar`` is the ``name.xmp`` form, the one a raw and a JPEG of the same name could share."""
+    return sidecar.name.lower() == f"{image_name.rsplit('.', 1)[0]}.xmp".lower()
 
 
 def _deleted_by_user(source: XmpSource, tag: AITag) -> bool:
@@ -213,8 +245,8 @@ def _caption(sources: list[XmpSource], wanted: str | None, attr: str, prov_attr:
 def apply_plan(source: XmpSource, plan: KeywordPlan) -> XmpSource:
     """``source`` with its owned fields as ``plan`` wants them.
 
-    In sidecars each tag entry names its image (``IMG_1.xmp`` may be shared
-    by ``IMG_1.CR2`` and ``IMG_1.JPG``) and the other image's entries are kept.
+    A ``name.xmp`` that an earlier photobrain shared between ``IMG_1.CR2`` and ``IMG_1.JPG`` keeps the
+    entries it recorded for the other image (their ``Image`` field names it).
     """
 
     def field_value(current: list[str] | None, wanted: list[str], create: bool) -> list[str] | None:
@@ -244,8 +276,7 @@ def apply_plan(source: XmpSource, plan: KeywordPlan) -> XmpSource:
                        else list(plan.iptc_keywords)),
         description=dict(plan.description) if plan.description is not None else source.description,
         alt_text=dict(plan.alt_text) if plan.alt_text is not None else source.alt_text,
-        provenance=replace(plan.provenance, tags=foreign + [replace(t, image=plan.image_name if sidecar else "")
-                                                            for t in plan.provenance.tags], created=created),
+        provenance=replace(plan.provenance, tags=foreign + list(plan.provenance.tags), created=created),
     )
 
 

@@ -8,17 +8,59 @@ from typing import Any
 
 from .errors import CorruptImageError, MetadataReadError
 from .exiv2 import Exiv2Image
-from .formats import HEIF, RAW, sniff, suffix
+from .formats import HEIF, IMAGE_SUFFIXES, RAW, sniff, suffix
 from .hashing import jpeg_header_length
 from .model import AITag, FileMetadata, Provenance, XmpSource
 from .paths import SLASH, split
 
 EMBEDDED = "embedded"
 
+#: What a new sidecar copies from the image's other sources, besides keywords and captions: a photo manager
+#: that reads the sidecar (digiKam with sidecars on, darktable on import) sees nothing of the embedded XMP.
+#: exiv2 key -> XMP type (namespace URIs in write.py).
+COPIED = {
+    "Xmp.xmp.Rating": "Text", "Xmp.xmp.Label": "Text", "Xmp.MicrosoftPhoto.Rating": "Text",
+    "Xmp.digiKam.ColorLabel": "Text", "Xmp.digiKam.PickLabel": "Text",
+    "Xmp.dc.title": "LangAlt", "Xmp.dc.creator": "Seq", "Xmp.dc.rights": "LangAlt",
+    "Xmp.xmpRights.UsageTerms": "LangAlt", "Xmp.xmpRights.Marked": "Text", "Xmp.xmpRights.WebStatement": "Text",
+    "Xmp.photoshop.Headline": "Text", "Xmp.photoshop.Credit": "Text", "Xmp.photoshop.Source": "Text",
+}
+
 
 def sidecar_paths(image: Path) -> dict[str, Path]:
     """The two sidecar names photo managers use: ``name.ext.xmp`` and ``name.xmp``."""
     return {"ext": image.with_name(image.name + ".xmp"), "base": image.with_suffix(".xmp")}
+
+
+def base_sidecar_owner(image: Path) -> Path | None:
+    """The image that ``name.xmp`` beside ``image`` belongs to, or None when no single image can claim it.
+
+    Lightroom, Capture One and darktable's fallback read ``IMG_1.xmp`` as the raw's when ``IMG_1.CR2``
+    and ``IMG_1.JPG`` lie side by side: a raw with that base name owns it. Without a raw it belongs to
+    the one image of that name; two non-raw images of one name (``IMG_1.JPG``, ``IMG_1.TIF``) leave it
+    to neither, so one image's keywords never reach the other's.
+    """
+    siblings = same_name_images(image)
+    raws = [p for p in siblings if suffix(p) in RAW]
+    candidates = raws or siblings
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def same_name_images(image: Path) -> list[Path]:
+    """Images beside ``image`` (itself included) with its name before the extension, found by stat alone."""
+    found = {image.name: image}
+    stem = image.name.rsplit(".", 1)[0] if "." in image.name else image.name
+    for ext in IMAGE_SUFFIXES:
+        for spelled in (ext, ext.upper()):
+            candidate = image.with_name(stem + spelled)
+            if candidate.name not in found and candidate.is_file():
+                found[candidate.name] = candidate
+    return sorted(found.values())
+
+
+def owns_base_sidecar(image: Path) -> bool:
+    """Whether ``name.xmp`` is ``image``'s own (see :func:`base_sidecar_owner`)."""
+    return base_sidecar_owner(image) == image
 
 
 def existing_sidecar(candidate: Path) -> Path | None:
@@ -51,10 +93,10 @@ def read_metadata(path: Path, data: bytes | None = None) -> FileMetadata:
         if suffix(path) not in RAW | HEIF:
             raise
     seen: set[Path] = set()
-    for candidate in sidecar_paths(path).values():
+    for name, candidate in sidecar_paths(path).items():
         sidecar = existing_sidecar(candidate)
-        if sidecar is None or sidecar in seen:
-            continue
+        if sidecar is None or sidecar in seen or (name == "base" and not owns_base_sidecar(path)):
+            continue  # a name.xmp that belongs to a raw of the same name is that raw's, not this image's
         seen.add(sidecar)
         sources.append(read_sidecar(sidecar))
     return FileMetadata(path=path, sources=sources, signature=(st.st_size, st.st_mtime_ns),
@@ -106,6 +148,7 @@ def source_from_dicts(path: Path, label: str, xmp: dict[str, Any], iptc: dict[st
         description=_lang_alt(xmp.get("Xmp.dc.description")),
         alt_text=_lang_alt(xmp.get("Xmp.iptc.AltTextAccessibility")),
         rating=xmp.get("Xmp.xmp.Rating"),
+        extras={k: xmp[k] for k in COPIED if k in xmp},
         provenance=_provenance(xmp),
     )
 

@@ -17,8 +17,8 @@ from .formats import can_embed
 from .model import Provenance, XmpSource
 from .packet import PacketError, update_packet
 from .paths import PIPE, SLASH, join, key, split
-from .plan import is_mine, owned_view
-from .read import EMBEDDED, read_metadata
+from .plan import entry, is_mine, owned_view
+from .read import COPIED, EMBEDDED, read_metadata
 from .write import _write_embedded, _write_sidecar, is_read_only, packet_updates
 
 
@@ -45,10 +45,12 @@ def untag_source(source: XmpSource, image_name: str, others: list[XmpSource] | t
     foreign_leaves = {t.leaf for t in foreign}
     ours_flat = set(prov.subjects) - foreign_leaves
 
+    flat_carried = {p[0] for p in prov.carried}
+
     def hierarchy(values: list[str] | None, sep: str) -> list[str] | None:
         if values is None:
             return None
-        left = [v for v in values if key(split(v, sep)) not in drop]
+        left = [v for v in values if key(entry(v, sep, flat_carried)) not in drop]
         return left or None
 
     def flat(values: list[str] | None) -> list[str] | None:
@@ -134,7 +136,8 @@ def remove_tags(path: Path, *, dry_run: bool = False, keep_mtime: bool = False) 
 
 #: What a sidecar photobrain created may hold: the keyword and caption fields it writes.
 OWNED_KEYS = ("Xmp.dc.subject", "Xmp.lr.hierarchicalSubject", "Xmp.digiKam.TagsList", "Xmp.dc.description",
-              "Xmp.iptc.AltTextAccessibility", "Xmp.MicrosoftPhoto.LastKeywordXMP", "Xmp.mediapro.CatalogSets")
+              "Xmp.iptc.AltTextAccessibility", "Xmp.MicrosoftPhoto.LastKeywordXMP", "Xmp.mediapro.CatalogSets",
+              *COPIED)
 
 
 def _holds_nothing_else(current: XmpSource, wanted: XmpSource, others: list[XmpSource]) -> bool:
@@ -166,7 +169,9 @@ def _copies_of(source: XmpSource, others: list[XmpSource]) -> bool:
     flat = {v for o in others for v in (o.subject or []) + (o.iptc_keywords or [])}
     captions = [o.description for o in others if o.description]
     alt_texts = [o.alt_text for o in others if o.alt_text]
-    return (all(key(split(v, sep)) in paths for values, sep in _hierarchies(source) for v in values)
+    extras = [o.extras for o in others]
+    return (all(any(e.get(k) == value for e in extras) for k, value in source.extras.items())
+            and all(key(split(v, sep)) in paths for values, sep in _hierarchies(source) for v in values)
             and all(v in flat for v in source.subject or [])
             and (not source.description or source.description in captions)
             and (not source.alt_text or source.alt_text in alt_texts))

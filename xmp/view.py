@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .model import AITag, FileMetadata
-from .paths import SLASH, join, key, split
-from .plan import HIERARCHICAL_FIELDS, is_mine
+from .paths import SLASH, join, key
+from .plan import HIERARCHICAL_FIELDS, entry, is_mine
 
 
 @dataclass
@@ -30,6 +30,7 @@ def summarize(meta: FileMetadata) -> KeywordSummary:
     sibling: set[tuple] = set()  # AI tags of another image sharing a name.xmp sidecar
     ours_flat: set[str] = set()
     carried: set[tuple] = set()
+    carried_flat: set[str] = set()
     rejected: dict[tuple, str] = {}
     for source in meta.sources:
         prov = source.provenance
@@ -40,6 +41,7 @@ def summarize(meta: FileMetadata) -> KeywordSummary:
                 sibling.add(key(tag.path))
         ours_flat.update(prov.subjects)
         carried.update(key(p) for p in prov.carried)
+        carried_flat.update(p[0] for p in prov.carried)
         for path in prov.rejected:
             rejected.setdefault(key(path), join(path, SLASH))
     summary = KeywordSummary(path=str(meta.path), sources=[s.label for s in meta.sources])
@@ -48,7 +50,7 @@ def summarize(meta: FileMetadata) -> KeywordSummary:
     for source in meta.sources:
         for attr, sep in HIERARCHICAL_FIELDS:
             for value in getattr(source, attr) or []:
-                path = split(value, sep)
+                path = entry(value, sep, carried_flat)
                 if path and key(path) not in ai and key(path) not in carried and key(path) not in sibling:
                     hierarchy.setdefault(key(path), join(path, SLASH))
         for value in (source.subject or []) + (source.iptc_keywords or []):

@@ -8,10 +8,10 @@ import secrets
 import stat
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import (
     ConcurrentChangeError,
@@ -28,7 +28,20 @@ from .model import NAMESPACE_URI, FileMetadata, TagRequest, XmpSource
 from .packet import Bag, LangAlt, PacketError, Property, Seq, StructBag, Text, Value, update_packet
 from .paths import SLASH, join
 from .plan import apply_plan, format_score, owned_view, plan_keywords
-from .read import EMBEDDED, existing_sidecar, read_metadata, read_sidecar, read_source, sidecar_paths
+from .read import (
+    COPIED,
+    EMBEDDED,
+    base_sidecar_owner,
+    existing_sidecar,
+    owns_base_sidecar,
+    read_metadata,
+    read_sidecar,
+    read_source,
+    sidecar_paths,
+)
+from .read import (
+    _lang_alt as _lang_alt_dict,
+)
 
 WriteMode = Literal["embed", "sidecar", "auto"]
 SidecarName = Literal["ext", "base", "both"]
@@ -86,13 +99,16 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
     meta = read_metadata(path)
     mode, note = _choose_mode(path, meta, options)
     plan = plan_keywords(meta, request, root=options.root, image_name=path.name, now=clock())
-    targets = _targets(path, meta, mode, options)
+    targets, naming_note = _targets(path, meta, mode, options)
+    note = note or naming_note
     result = WriteResult(path=path, mode=mode, changed=False, note=note,
                          added=[join(p, SLASH) for p in plan.added],
                          removed=[join(p, SLASH) for p in plan.removed],
                          rejected=[join(p, SLASH) for p in plan.newly_rejected])
     for current in targets:
         wanted = apply_plan(current, plan)
+        if current.label != EMBEDDED and current.signature is None:
+            wanted = replace(wanted, extras=copies_for_new_sidecar(meta))
         if owned_view(wanted) == owned_view(current):
             continue
         result.changed = True
@@ -139,19 +155,37 @@ def _choose_mode(path: Path, meta: FileMetadata, options: WriteOptions) -> tuple
     return "embed", None
 
 
-def _targets(path: Path, meta: FileMetadata, mode: str, options: WriteOptions) -> list[XmpSource]:
+def _targets(path: Path, meta: FileMetadata, mode: str, options: WriteOptions) -> tuple[list[XmpSource], str | None]:
+    """The sources to write, and a note when the raw+JPEG rule chose another sidecar name than asked for."""
     if mode == "embed":
         embedded = meta.source(EMBEDDED)
         assert embedded is not None
-        return [embedded]
+        return [embedded], None
     names = ["ext", "base"] if options.sidecar_name == "both" else [options.sidecar_name]
+    note = None
+    if "base" in names and not owns_base_sidecar(path):
+        owner = base_sidecar_owner(path)
+        base = sidecar_paths(path)["base"].name
+        note = (f"{base} belongs to {owner.name}" if owner is not None else
+                f"{base} would be shared by several images of this name") + f": wrote {path.name}.xmp instead"
+        names = ["ext"]
     targets = []
     for name in names:
         candidate = sidecar_paths(path)[name]
         existing = existing_sidecar(candidate)
         source = next((s for s in meta.sources if existing is not None and s.path == existing), None)
         targets.append(source or XmpSource(label=candidate.name, path=candidate))
-    return targets
+    return targets, note
+
+
+def copies_for_new_sidecar(meta: FileMetadata) -> dict[str, Any]:
+    """What a new sidecar carries of the image's other sources (rating, labels, title, rights...): embedded first."""
+    extras: dict[str, Any] = {}
+    for source in meta.sources:
+        if source.signature is not None or source.label == EMBEDDED:
+            for k, value in source.extras.items():
+                extras.setdefault(k, value)
+    return extras
 
 
 def packet_updates(old: XmpSource, new: XmpSource) -> dict[Property, Value | None]:
@@ -177,9 +211,26 @@ def packet_updates(old: XmpSource, new: XmpSource) -> dict[Property, Value | Non
         [p[0] for p in after.carried] or None, lambda v: Bag(tuple(v)))
     put((NAMESPACE_URI, "Subjects"), before.subjects or None, after.subjects or None, lambda v: Bag(tuple(v)))
     put((NAMESPACE_URI, "Created"), before.created or None, after.created or None, lambda v: Bag(tuple(v)))
+    for name in sorted(set(old.extras) | set(new.extras)):
+        put(COPIED_PROPERTY[name], old.extras.get(name), new.extras.get(name), _extra_value(name))
     put((NAMESPACE_URI, "Caption"), before.caption, after.caption, Text)
     put((NAMESPACE_URI, "AltText"), before.alt_text, after.alt_text, Text)
     return updates
+
+
+#: exiv2 key of each property a new sidecar copies -> (namespace URI, name)
+XMP_NS = {"xmp": "http://ns.adobe.com/xap/1.0/", "MicrosoftPhoto": MSPHOTO, "digiKam": DIGIKAM, "dc": DC,
+          "xmpRights": "http://ns.adobe.com/xap/1.0/rights/", "photoshop": "http://ns.adobe.com/photoshop/1.0/"}
+COPIED_PROPERTY = {k: (XMP_NS[k.split(".")[1]], k.split(".")[2]) for k in COPIED}
+
+
+def _extra_value(name: str) -> Callable[[Any], Value]:
+    kind = COPIED[name]
+    if kind == "LangAlt":
+        return lambda v: _lang_alt(_lang_alt_dict(v))
+    if kind == "Seq":
+        return lambda v: Seq(tuple(str(x) for x in (v if isinstance(v, list) else [v])))
+    return lambda v: Text(str(v))
 
 
 def _lang_alt(items: dict[str, str]) -> LangAlt:
@@ -218,7 +269,7 @@ def _write_sidecar(current: XmpSource, wanted: XmpSource) -> None:
 
     def verify(temp: Path) -> None:
         check = read_sidecar(temp)
-        if owned_view(check) != owned_view(wanted):
+        if owned_view(check) != owned_view(wanted) or check.extras != wanted.extras:
             raise VerificationError(sidecar, "the rewritten sidecar does not read back as written; left untouched")
 
     _atomic_replace(sidecar, [data], verify, keep_mtime=False, expect=before, create=before is None)

@@ -43,9 +43,11 @@ def test_sidecar_names(photo: Path, naming: str, names: list[str]):
     assert sorted(p.name for p in photo.parent.glob("*.xmp")) == names
     for name in names:
         tags = exiftool(photo.parent / name)
-        # the user's embedded keywords are carried, since a sidecar replaces embedded XMP in digiKam
-        assert tags["XMP-digiKam:TagsList"] == ["Places/England/Lake District", "Things/boats",
-                                                "AI/thing/boat", "Anna"]
+        # the user's embedded hierarchy is copied, since a sidecar replaces embedded XMP in digiKam; the flat
+        # "Anna" was never in it (digiKam did not show it) and is not promoted into it
+        assert tags["XMP-digiKam:TagsList"] == ["Places/England/Lake District", "Things/boats", "AI/thing/boat"]
+        assert tags["XMP-dc:Subject"] == ["Lake District", "boats", "Anna", "boat"]
+        assert tags["XMP-xmp:Rating"] == 4 and tags["XMP-xmp:Label"] == "Green"  # copies of the embedded ones
         types = exiv2_types(photo.parent / name)
         assert types["Xmp.lr.hierarchicalSubject"] == "XmpBag" and types["Xmp.digiKam.TagsList"] == "XmpSeq"
 
@@ -83,22 +85,96 @@ def test_darktable_history_keeps_every_byte(tmp_path: Path):
     dt_after = {k: v for k, v in exiftool(tmp_path / "IMG_0002.CR2.xmp").items() if "darktable" in k}
     assert dt_before == dt_after
     assert exiftool(tmp_path / "IMG_0002.CR2.xmp")["XMP-lr:HierarchicalSubject"] == [
-        "darktable|format|cr2", "AI|animal|dog", "AI|scene|lake", "holiday"]
+        "darktable|format|cr2", "AI|animal|dog", "AI|scene|lake"]  # "holiday" is not promoted (see test_plan)
 
 
-def test_images_sharing_a_base_sidecar_keep_each_others_tags(tmp_path: Path):
+LIGHTROOM_RAW_SIDECAR = """<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0-c000">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"
+    xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:lr="http://ns.adobe.com/lightroom/1.0/"
+   xmp:Rating="3"
+   crs:Exposure2012="+0.35">
+   <dc:subject>
+    <rdf:Bag>
+     <rdf:li>Asturias</rdf:li>
+     <rdf:li>Trip</rdf:li>
+    </rdf:Bag>
+   </dc:subject>
+   <lr:hierarchicalSubject>
+    <rdf:Bag>
+     <rdf:li>Trip|Asturias</rdf:li>
+    </rdf:Bag>
+   </lr:hierarchicalSubject>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    """IMG_1.CR2 and IMG_1.JPG side by side, with Lightroom's IMG_1.xmp for the raw."""
     raw, jpeg = tmp_path / "IMG_1.CR2", tmp_path / "IMG_1.JPG"
     raw.write_bytes(b"raw data")
     shutil.copy2(SAMPLES / "animals/ladybird.jpg", jpeg)
-    write(raw, request("raw-subject"), sidecar_name="base")
-    write(jpeg, request("jpeg-subject"), sidecar_name="base")
-    write(raw, request("new-raw-subject"), sidecar_name="base")  # re-tagging the raw...
-    tags = exiftool(tmp_path / "IMG_1.xmp")["XMP-digiKam:TagsList"]
-    assert "AI/thing/jpeg-subject" in tags  # ...leaves the JPEG's tag alone
-    assert "AI/thing/new-raw-subject" in tags and "AI/thing/raw-subject" not in tags
-    jpeg_view = summarize(read_metadata(jpeg))
-    assert [t["path"] for t in jpeg_view.ai_tags] == ["AI/thing/jpeg-subject"]
-    assert jpeg_view.user_hierarchy == []  # the raw's AI tag is not passed off as the user's
+    (tmp_path / "IMG_1.xmp").write_text(LIGHTROOM_RAW_SIDECAR, encoding="utf-8")
+    return raw, jpeg
+
+
+@pytest.mark.parametrize("naming", ["ext", "base", "both"])
+def test_a_raw_and_jpeg_pair_never_mix_their_keywords(pair, naming: str):
+    raw, jpeg = pair
+    folder = raw.parent
+    raw_result = write(raw, request("raw-subject"), sidecar_name=naming)
+    jpeg_result = write(jpeg, request("jpeg-subject"), sidecar_name=naming)
+    base = folder / "IMG_1.xmp"
+    base_tags = exiftool(base)
+    if naming == "ext":
+        assert base.read_text(encoding="utf-8") == LIGHTROOM_RAW_SIDECAR
+    else:  # IMG_1.xmp is the raw's: its tags go there, the JPEG's never do
+        assert "AI/thing/raw-subject" in base_tags["XMP-digiKam:TagsList"]
+        assert raw_result.targets[-1] == base
+    assert "jpeg-subject" not in str(base_tags)
+    # the JPEG's own sidecar: its tag, nothing of the raw's (Trip|Asturias, rating, develop settings)
+    assert jpeg_result.targets == [folder / "IMG_1.JPG.xmp"]
+    jpeg_tags = exiftool(folder / "IMG_1.JPG.xmp")
+    assert jpeg_tags["XMP-digiKam:TagsList"] == ["AI/thing/jpeg-subject"]
+    assert "Asturias" not in str(jpeg_tags) and "raw-subject" not in str(jpeg_tags)
+    assert (jpeg_result.note is not None) == (naming != "ext")  # the rule chose another name: said once per run
+    view = summarize(read_metadata(jpeg))
+    assert view.user_keywords == [] and view.user_hierarchy == []
+    assert [t["path"] for t in view.ai_tags] == ["AI/thing/jpeg-subject"]
+    # the raw keeps the user's keywords and gains its own tag
+    raw_view = summarize(read_metadata(raw))
+    assert raw_view.user_hierarchy == ["Trip/Asturias"] and raw_view.rating == "3"
+    if naming == "both":  # both names of the raw's sidecar hold the same keywords and provenance
+        ext, base = (exiftool(folder / n, "-XMP-dc:all", "-XMP-lr:all", "-XMP-digiKam:all", "-XMP-photobrain:all",
+                              "-XMP-xmp:Rating") for n in ("IMG_1.CR2.xmp", "IMG_1.xmp"))
+        ext.pop("SourceFile"), base.pop("SourceFile")
+        assert base.pop("XMP-photobrain:Created") == ["digiKam:TagsList"]  # added to Lightroom's file: untag knows
+        assert ext == base
+    # untag of the JPEG leaves the raw's sidecar exactly as the raw's tag run left it
+    before = base.read_bytes() if naming != "ext" else None
+    from xmp.untag import remove_tags
+
+    remove_tags(jpeg)
+    assert not (folder / "IMG_1.JPG.xmp").exists()
+    if before is not None:
+        assert (folder / "IMG_1.xmp").read_bytes() == before
+
+
+def test_two_images_of_one_name_without_a_raw_share_no_sidecar(tmp_path: Path):
+    jpeg, tiff = tmp_path / "IMG_2.JPG", tmp_path / "IMG_2.TIF"
+    shutil.copy2(SAMPLES / "animals/ladybird.jpg", jpeg)
+    shutil.copy2(SAMPLES / "people/cameraman.tif", tiff)
+    write(jpeg, request("one"), sidecar_name="base")
+    write(tiff, request("two"), sidecar_name="base")
+    assert not (tmp_path / "IMG_2.xmp").exists()
+    assert exiftool(tmp_path / "IMG_2.JPG.xmp")["XMP-digiKam:TagsList"] == ["AI/thing/one"]
+    assert exiftool(tmp_path / "IMG_2.TIF.xmp")["XMP-digiKam:TagsList"] == ["AI/thing/two"]
 
 
 def test_a_tag_the_user_deleted_is_not_added_again(photo: Path):

@@ -124,7 +124,7 @@ def test_exiftool_reads_the_users_and_the_ai_keywords(tmp_path: Path):
     tags = exiftool(target)
     assert tags["XMP-dc:Subject"] == ["Lake District", "boats", "Anna", "dog", "lake"]
     assert tags["XMP-lr:HierarchicalSubject"] == [
-        "Places|England|Lake District", "Things|boats", "AI|animal|dog", "AI|scene|lake", "Anna"]
+        "Places|England|Lake District", "Things|boats", "AI|animal|dog", "AI|scene|lake"]
     assert tags["XMP-xmp:Rating"] == 4 and tags["XMP-xmp:Label"] == "Green"
     assert tags["IPTC:Keywords"] == ["Lake District", "boats", "Anna", "dog", "lake"]
     assert tags["XMP-dc:Description"] == "Boats on a lake"
