@@ -21,7 +21,7 @@ import numpy as np
 
 from xmp.errors import PhotobrainError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 VID_MASK = (1 << 63) - 1
 
 MIGRATIONS: dict[int, str] = {
@@ -114,6 +114,15 @@ MIGRATIONS: dict[int, str] = {
         reason TEXT,
         answered TEXT NOT NULL,
         PRIMARY KEY (hash, model)
+    ) WITHOUT ROWID;
+    """,
+    # 4: AI tags the user deleted in their photo manager, per image. photobrain:Rejected in the file says the
+    # same, but an untag removes it: the user's decision outlives it here, until tag --forget-rejections.
+    4: """
+    CREATE TABLE rejections (
+        hash TEXT NOT NULL,
+        path TEXT NOT NULL,            -- the AI path, "/"-joined, e.g. AI/animal/mammal/dog
+        PRIMARY KEY (hash, path)
     ) WITHOUT ROWID;
     """,
 }
@@ -439,6 +448,21 @@ class Catalog:
         blob = encode_path(path)
         self.db.execute("UPDATE files SET tagset = NULL WHERE path = ?", (blob,))
         self.db.execute("UPDATE file_text SET tags = '' WHERE rowid = (SELECT id FROM files WHERE path = ?)", (blob,))
+
+    # rejections: AI tags the user deleted --------------------------------------------------------
+
+    def rejections_of(self, digest: str) -> list[str]:
+        return [p for (p,) in self.db.execute("SELECT path FROM rejections WHERE hash = ? ORDER BY path", (digest,))]
+
+    def add_rejections(self, digest: str, paths: Iterable[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO rejections VALUES (?, ?)", [(digest, p) for p in paths])
+
+    def forget_rejections(self, digest: str) -> None:
+        self.db.execute("DELETE FROM rejections WHERE hash = ?", (digest,))
+
+    def hash_of(self, path: Path) -> str | None:
+        row = self.db.execute("SELECT hash FROM files WHERE path = ?", (encode_path(path),)).fetchone()
+        return None if row is None else row[0]
 
     # settings remembered per catalog (per library) -------------------------------------------------
 

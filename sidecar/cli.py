@@ -66,6 +66,8 @@ def tag_options(func):
         click.option("--max-megapixels", type=click.FloatRange(1), default=250, show_default=True,
                      help="Refuse larger images (decompression-bomb guard)."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
+        click.option("--forget-rejections", is_flag=True, help="Forget the AI tags you deleted in your photo manager "
+                     "(in the files and the catalog), so they may be written again."),
     ]):
         func = option(func)
     return func
@@ -107,7 +109,8 @@ def retag(obj: Context, paths: tuple[Path, ...], **settings) -> None:
 
 
 def _tag(paths: tuple[Path, ...], *, catalogued_only: bool, model, pretrained, write, sidecar_name, root, vocab,
-         threshold, max_tags, dry_run, as_json, jobs, catalog, keep_mtime, max_megapixels, quiet, brain="local",
+         threshold, max_tags, dry_run, as_json, jobs, catalog, keep_mtime, max_megapixels, quiet, forget_rejections=False,
+         brain="local",
          cloud_model=None, yes_cloud=False, estimate=False, max_cost=None) -> None:
     from .cloud.cli import cloud_settings, cloud_summary, prepare_cloud_run, print_estimate, report_cloud_files, resume_hint
     from .places import default_catalog
@@ -124,7 +127,8 @@ def _tag(paths: tuple[Path, ...], *, catalogued_only: bool, model, pretrained, w
     options = TagOptions(paths=paths, catalog=catalog, model=model, pretrained=pretrained,
                          write=write, sidecar_name=sidecar_name, root=root, vocab=vocab, threshold=threshold,
                          max_tags=max_tags, dry_run=dry_run, jobs=jobs, keep_mtime=keep_mtime,
-                         max_megapixels=max_megapixels, catalogued_only=catalogued_only, cloud=cloud)
+                         max_megapixels=max_megapixels, catalogued_only=catalogued_only, cloud=cloud,
+                         forget_rejections=forget_rejections)
     result = run_tag(options, progress=Progress(enabled=None if not quiet else False))
     for failure in result.failed:
         _report_plain(failure.path, failure.reason or "failed", failure.hint)

@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -66,6 +66,8 @@ class TagOptions:
     catalogued_only: bool = False
     #: the brain(s) whose tags are written; the on-device model always computes the embedding for search
     cloud: CloudOptions = CloudOptions()
+    #: forget the tags the user rejected (in the files and the catalog): they may be written again
+    forget_rejections: bool = False
 
 
 @dataclass
@@ -79,6 +81,7 @@ class FileOutcome:
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     cloud: str | None = None  # with a cloud brain: answered | refused: ... | not answered: ... | would send
+    note: str | None = None  # where the XMP went other than asked, and why (a raw's name.xmp, a read-only file)
 
 
 @dataclass
@@ -136,14 +139,26 @@ class _Item:
     hint: str | None = None
     keywords: str | None = None  # the user's own keywords and captions, for the keyword search
     caption: str | None = None
+    #: another file with the same image data is being embedded in this run: this one waits for its vector
+    deferred: bool = False
 
 
 class _Embedder:
     """Runs in each worker (or in-process with --jobs 1). Loads the model on first need."""
 
-    def __init__(self, spec: ModelSpec, known: frozenset[str], max_megapixels: float, threads: int | None):
+    def __init__(self, spec: ModelSpec, known: frozenset[str], max_megapixels: float, threads: int | None,
+                 claims: MutableMapping[str, int] | None = None):
         self.spec, self.known, self.max_megapixels, self.threads = spec, known, max_megapixels, threads
+        #: image hashes some worker of this run embeds (shared between workers): one model call per image
+        self.claims: MutableMapping[str, int] = {} if claims is None else claims
         self.brain: LocalBrain | None = None
+
+    def _claim(self, digest: str) -> bool:
+        """True when this worker is the first of the run to embed ``digest``."""
+        me = os.getpid()
+        if self.claims.get(digest) == me:
+            return False  # a file earlier in this worker's batches has the same image data
+        return self.claims.setdefault(digest, me) == me
 
     def process(self, paths: list[str]) -> list[_Item]:
         items, pending = [], []
@@ -159,6 +174,9 @@ class _Embedder:
                 item.digest = content_hash(path, data)
                 item.keywords, item.caption = keyword_text(path, data)
                 if item.digest in self.known:
+                    continue
+                if not self._claim(item.digest):
+                    item.deferred = True
                     continue
                 brain = self._brain()
                 decoded = decode(path, data, min_side=brain.input_size, max_megapixels=self.max_megapixels)
@@ -195,11 +213,12 @@ def keyword_text(path: Path, data: bytes) -> tuple[str | None, str | None]:
     return keywords, " ; ".join(summary.captions.values())
 
 
-def _init_worker(spec: ModelSpec, known: frozenset[str], max_megapixels: float) -> None:
+def _init_worker(spec: ModelSpec, known: frozenset[str], max_megapixels: float,
+                 claims: MutableMapping[str, int]) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it saves and stops
     os.environ["OMP_NUM_THREADS"] = "1"
-    _worker = _Embedder(spec, known, max_megapixels, threads=1)
+    _worker = _Embedder(spec, known, max_megapixels, threads=1, claims=claims)
 
 
 def _work(paths: list[str]) -> list[_Item]:
@@ -276,6 +295,9 @@ class _Session:
             model_fp, tagset, catalog, run, result, log)
         self._concepts: np.ndarray | None = None
         self._model_id: int | None = catalog.find_model(model_fp)
+        self._claims: MutableMapping[str, int] = {}
+        self._deferred: dict[str, list[_Item]] = {}  # image hash -> files waiting for its vector
+        self._embedded_now: set[str] = set()
         self._roots = sorted((Path(os.path.abspath(p)) for p in options.paths if Path(p).is_dir()),
                              key=lambda p: -len(p.parts))  # the deepest root a file is under names its folders
         self.write_options = None if options.write == "none" else WriteOptions(
@@ -326,7 +348,7 @@ class _Session:
                                                      hint="run 'photobrain tag' on it first"))
                 continue
             if row and row.status == "ok" and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns) and row.hash:
-                if row.tagset == self.tagset:
+                if row.tagset == self.tagset and not self.options.forget_rejections:
                     self.result.files.append(FileOutcome(str(path), "unchanged"))
                     continue
                 if row.hash in with_embedding:
@@ -350,6 +372,10 @@ class _Session:
         if self.cloud is not None and self.cloud.waiting:
             self.log(f"photobrain: waiting for the cloud's answers for {self.cloud.waiting} photo(s)")
             self.cloud.collect(until=0)
+        noted = [f for f in self.result.files if f.note]
+        if noted:  # once per run, not once per file
+            self.log(f"photobrain: {len(noted)} file(s) got their XMP elsewhere than asked, e.g. "
+                     f"{noted[0].path}: {noted[0].note} (see 'photobrain tag --json', files[].note)")
 
     def _retag(self, files: list[tuple[Path, os.stat_result, str]], progress: Progress | None,
                chunk: int = 1024) -> None:
@@ -377,18 +403,31 @@ class _Session:
         if jobs == 1:
             embedder = _Embedder(self.spec, self._known(), self.options.max_megapixels, threads=None)
             self._consume(map(embedder.process, chunks), progress)
-            return
-        remaining = chunks
-        while remaining:
-            broken = self._pooled(remaining, jobs, progress)
-            if not broken:
-                break
-            # A worker died (a decoder crash on a damaged file, or out of memory). Its batch is among those the
-            # workers had been handed: the first jobs + 1 unfinished ones, as the pool dispatches in order and
-            # keeps one queued. Those files go through one at a time to find it; the rest carry on as before.
-            handed = broken[:jobs + 1]
-            self._isolate([path for chunk in handed for path in chunk], progress)
-            remaining = broken[jobs + 1:]
+        else:
+            with multiprocessing.get_context("spawn").Manager() as manager:
+                self._claims = manager.dict()  # shared by every worker of this run
+                remaining = chunks
+                while remaining:
+                    broken = self._pooled(remaining, jobs, progress)
+                    if not broken:
+                        break
+                    # A worker died (a decoder crash on a damaged file, or out of memory). Its batch is among
+                    # those the workers had been handed: the first jobs + 1 unfinished ones, as the pool dispatches
+                    # in order and keeps one queued. Those files go through one at a time to find it; the rest
+                    # carry on as before.
+                    handed = broken[:jobs + 1]
+                    self._isolate([path for chunk in handed for path in chunk], progress)
+                    remaining = broken[jobs + 1:]
+        waiting = [item.path for items in self._deferred.values() for item in items]
+        if waiting:
+            # the file they waited for failed (or its worker died): read them on their own, here
+            self._deferred.clear()
+            embedder = _Embedder(self.spec, self._known(), self.options.max_megapixels, threads=None)
+            self._consume([embedder.process(waiting)], None)
+            for item in [item for items in self._deferred.values() for item in items]:
+                self._fail(Path(item.path), "its image data could not be embedded (another file with the same image "
+                           "data failed)", None, item.size, item.mtime_ns)
+            self._deferred.clear()
 
     def _known(self) -> frozenset[str]:
         """Hashes already embedded with this model: workers skip the model for them."""
@@ -398,7 +437,7 @@ class _Session:
     def _pool(self, jobs: int) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch or sqlite
         return ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                   initargs=(self.spec, self._known(), self.options.max_megapixels))
+                                   initargs=(self.spec, self._known(), self.options.max_megapixels, self._claims))
 
     @contextmanager
     def _workers(self, jobs: int) -> Iterator[ProcessPoolExecutor]:
@@ -455,8 +494,13 @@ class _Session:
                 if item.reason is not None or item.digest is None:
                     self._fail(Path(item.path), item.reason or "unreadable", item.hint, item.size, item.mtime_ns)
                     continue
-                self._finish(item.path, item.digest, item.size, item.mtime_ns, vector=item.vector,
-                             facts=item.facts, status=None, text=(item.keywords, item.caption))
+                if item.deferred:
+                    self._deferred.setdefault(item.digest, []).append(item)
+                else:
+                    self._finish(item.path, item.digest, item.size, item.mtime_ns, vector=item.vector,
+                                 facts=item.facts, status=None, text=(item.keywords, item.caption))
+                if item.vector is not None or item.deferred:
+                    self._finish_waiting(item.digest)
             self.catalog.commit()  # a crash or Ctrl-C loses at most this batch
             if self.cloud is not None:
                 self.cloud.collect()
@@ -468,6 +512,14 @@ class _Session:
             if progress:
                 progress.update(len(items))
 
+    def _finish_waiting(self, digest: str) -> None:
+        """Files with the same image data as one embedded in this run: duplicates, once its vector is stored."""
+        if digest not in self._deferred or self._model_id is None or digest not in self._embedded_now:
+            return
+        for item in self._deferred.pop(digest):
+            self._finish(item.path, digest, item.size, item.mtime_ns, vector=None, status="duplicate",
+                         text=(item.keywords, item.caption))
+
     # -- per file ------------------------------------------------------------------------------
 
     def _finish(self, path: str, digest: str, size: int, mtime_ns: int, *, vector: np.ndarray | None,
@@ -476,6 +528,7 @@ class _Session:
         catalog = self.catalog
         if vector is not None:
             self.result.embedded += 1
+            self._embedded_now.add(digest)
             catalog.store_embedding(digest, self._ensure_model(len(vector)), vector)
             if facts:
                 catalog.record_image(digest, *facts)
@@ -490,8 +543,10 @@ class _Session:
         if status is None:
             here = Path(os.path.abspath(path))
             others = [p for p in catalog.paths_of(digest, include_missing=True) if p != here]
-            if vector is not None or not others:
+            if vector is not None:
                 status = "tagged"
+            elif not others:
+                status = "unchanged"  # known image data (a metadata edit, a touch): "tagged" once written
             elif any(not p.exists() for p in others):
                 status = "moved"
                 catalog.mark_missing(p for p in others if not p.exists())
@@ -518,7 +573,12 @@ class _Session:
         local = [] if self.options.cloud.brain == "gemini" else [
             AITag(t.path, t.score, self.spec.label, self.vocab.version) for t in job.selected]
         cloud, caption, alt_text, source = self.answers.for_image(job.digest)
-        request = TagRequest(tags=tuple(local + cloud), caption=caption, alt_text=alt_text, caption_source=source)
+        forget = self.options.forget_rejections
+        if forget and not self.options.dry_run:
+            catalog.forget_rejections(job.digest)
+        rejected = () if forget else tuple(tuple(p.split("/")) for p in catalog.rejections_of(job.digest))
+        request = TagRequest(tags=tuple(local + cloud), caption=caption, alt_text=alt_text, caption_source=source,
+                             rejected=rejected, forget_rejections=forget)
         names = list(dict.fromkeys("/".join((root, *t.path)) for t in request.tags))
         outcome = FileOutcome(path, job.status, tags=names, cloud=note)
         if self.write_options is not None:
@@ -530,7 +590,12 @@ class _Session:
                                     error=exc.reason, run=self.run_id)
                 return
             outcome.written = [str(t) for t in written.targets]
+            outcome.note = written.note
+            if outcome.status == "unchanged" and written.changed:
+                outcome.status = "tagged"
             outcome.added, outcome.removed = written.added, written.removed
+            if written.rejections and not self.options.dry_run:
+                catalog.add_rejections(job.digest, written.rejections)
             if written.changed and not self.options.dry_run and written.mode == "embed":
                 st = os.stat(path)  # our own write must not make the file look new next time
                 size, mtime_ns = st.st_size, st.st_mtime_ns

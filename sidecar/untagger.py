@@ -56,7 +56,7 @@ def run_untag(options: UntagOptions) -> UntagRunResult:
     tagged, so a later ``tag`` writes their tags again.
     """
     result = UntagRunResult(dry_run=options.dry_run)
-    done: list[Path] = []
+    done: list[tuple[Path, list[str]]] = []
     for path, st in scan(options.paths):
         if st is None:
             result.files.append(UntagOutcome(str(path), "failed", reason="no such file"))
@@ -71,10 +71,13 @@ def run_untag(options: UntagOptions) -> UntagRunResult:
         result.files.append(UntagOutcome(str(path), "untagged" if removed.changed else "unchanged",
                                          written=[str(p) for p in removed.targets],
                                          deleted=[str(p) for p in removed.deleted], removed=removed.removed))
-        done.append(path)
+        done.append((path, removed.rejected))
     if not options.dry_run and options.catalog is not None and options.catalog.exists() and done:
         with Catalog.open(options.catalog) as catalog:
-            for path in done:
+            for path, rejected in done:
                 catalog.forget_tags(path)
+                digest = catalog.hash_of(path)
+                if digest is not None and rejected:  # the user's decisions outlive the untag
+                    catalog.add_rejections(digest, rejected)
             catalog.commit()
     return result

@@ -80,7 +80,7 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
         for source in sources:
             for tag in source.provenance.tags:
                 k = key(tag.path)
-                if k not in rejected and _deleted_by_user(source, tag):
+                if k not in rejected and deleted_by_user(source, tag):
                     rejected[k] = tag.path
                     newly_rejected.append(tag.path)
 
@@ -203,7 +203,7 @@ def is_base_sidecar(sidecar: Path, image_name: str) -> bool:
     return sidecar.name.lower() == f"{image_name.rsplit('.', 1)[0]}.xmp".lower()
 
 
-def _deleted_by_user(source: XmpSource, tag: AITag) -> bool:
+def deleted_by_user(source: XmpSource, tag: AITag) -> bool:
     """A tag photobrain recorded in ``source`` but the user removed from it since."""
     k = key(tag.path)
     present = [f for f in (source.hierarchical, source.tags_list) if f is not None]

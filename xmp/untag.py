@@ -17,7 +17,7 @@ from .formats import can_embed
 from .model import Provenance, XmpSource
 from .packet import PacketError, update_packet
 from .paths import PIPE, SLASH, join, key, split
-from .plan import entry, is_mine, owned_view
+from .plan import deleted_by_user, entry, is_mine, owned_view
 from .read import COPIED, EMBEDDED, read_metadata
 from .write import _write_embedded, _write_sidecar, is_read_only, packet_updates
 
@@ -29,6 +29,8 @@ class UntagResult:
     targets: list[Path] = field(default_factory=list)   # files rewritten (or, dry run, that would be)
     deleted: list[Path] = field(default_factory=list)   # sidecars removed (or that would be)
     removed: list[str] = field(default_factory=list)    # AI tags taken out, "/"-joined
+    #: AI tags the user had rejected ("/"-joined): the file forgets them, the catalog keeps them
+    rejected: list[str] = field(default_factory=list)
 
 
 def untag_source(source: XmpSource, image_name: str, others: list[XmpSource] | tuple = ()) -> XmpSource:
@@ -107,6 +109,10 @@ def remove_tags(path: Path, *, dry_run: bool = False, keep_mtime: bool = False) 
     path = Path(path)
     meta = read_metadata(path)
     result = UntagResult(path)
+    # rejected: recorded as such, or deleted by the user since photobrain wrote them (no tag run noticed yet)
+    result.rejected = sorted({join(p, SLASH) for s in meta.sources for p in s.provenance.rejected}
+                             | {join(t.path, SLASH) for s in meta.sources for t in s.provenance.tags
+                                if is_mine(t, s, path.name) and deleted_by_user(s, t)})
     for current in meta.sources:
         wanted = untag_source(current, path.name, [s for s in meta.sources if s is not current])
         if owned_view(wanted) == owned_view(current):

@@ -82,6 +82,8 @@ class WriteResult:
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    #: every AI path the user rejected for this image, after this write ("/"-joined): the catalog keeps them
+    rejections: list[str] = field(default_factory=list)
 
 
 def utc_now() -> str:
@@ -104,7 +106,8 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
     result = WriteResult(path=path, mode=mode, changed=False, note=note,
                          added=[join(p, SLASH) for p in plan.added],
                          removed=[join(p, SLASH) for p in plan.removed],
-                         rejected=[join(p, SLASH) for p in plan.newly_rejected])
+                         rejected=[join(p, SLASH) for p in plan.newly_rejected],
+                         rejections=[join(p, SLASH) for p in plan.provenance.rejected])
     for current in targets:
         wanted = apply_plan(current, plan)
         if current.label != EMBEDDED and current.signature is None:

@@ -151,11 +151,12 @@ def test_a_raw_and_jpeg_pair_never_mix_their_keywords(pair, naming: str):
     raw_view = summarize(read_metadata(raw))
     assert raw_view.user_hierarchy == ["Trip/Asturias"] and raw_view.rating == "3"
     if naming == "both":  # both names of the raw's sidecar hold the same keywords and provenance
-        ext, base = (exiftool(folder / n, "-XMP-dc:all", "-XMP-lr:all", "-XMP-digiKam:all", "-XMP-photobrain:all",
-                              "-XMP-xmp:Rating") for n in ("IMG_1.CR2.xmp", "IMG_1.xmp"))
-        ext.pop("SourceFile"), base.pop("SourceFile")
-        assert base.pop("XMP-photobrain:Created") == ["digiKam:TagsList"]  # added to Lightroom's file: untag knows
-        assert ext == base
+        ext_view, base_view = (exiftool(folder / n, "-XMP-dc:all", "-XMP-lr:all", "-XMP-digiKam:all",
+                                        "-XMP-photobrain:all", "-XMP-xmp:Rating") for n in ("IMG_1.CR2.xmp", "IMG_1.xmp"))
+        ext_view.pop("SourceFile"), base_view.pop("SourceFile")
+        # added to Lightroom's file (untag takes it out again); the new sidecar is photobrain's as a whole
+        assert base_view.pop("XMP-photobrain:Created") == ["digiKam:TagsList"]
+        assert ext_view == base_view
     # untag of the JPEG leaves the raw's sidecar exactly as the raw's tag run left it
     before = base.read_bytes() if naming != "ext" else None
     from xmp.untag import remove_tags
