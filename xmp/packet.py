@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from xml.etree import ElementTree
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 from .model import NAMESPACE_PREFIX, NAMESPACE_URI
 
@@ -32,6 +32,9 @@ PREFERRED_PREFIX = {
     "http://ns.adobe.com/photoshop/1.0/": "photoshop",
     NAMESPACE_URI: NAMESPACE_PREFIX,
 }
+
+#: The toolkit named in a packet photobrain created: such a packet holding nothing else can go as a whole.
+PHOTOBRAIN_TOOLKIT = 'x:xmptk="photobrain"'
 
 MINIMAL_PACKET = (
     '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
@@ -80,38 +83,96 @@ class PacketError(ValueError):
     """The packet is not XMP that photobrain can edit safely."""
 
 
+#: photobrain's record, in a packet it did not create, of the namespaces it declared there: removing its
+#: properties again (untag) removes those declarations too, and the packet is as it was.
+DECLARED: Property = (NAMESPACE_URI, "Declared")
+
+
 def update_packet(packet: str | None, updates: dict[Property, Value | None]) -> str:
     """Return ``packet`` with each property in ``updates`` replaced (or removed, for None)."""
-    text = packet if packet and packet.strip() else MINIMAL_PACKET
+    fresh = not (packet and packet.strip())
+    text = MINIMAL_PACKET if fresh else str(packet)
     _check_well_formed(text)
+    ours = set() if fresh else _recorded_declarations(text)
+    text, added = _apply(text, {**updates, DECLARED: None})
+    if not fresh:
+        text = _settle_declarations(text, ours | added)
+    _check_well_formed(text)
+    return text
+
+
+def _apply(text: str, updates: dict[Property, Value | None]) -> tuple[str, set[str]]:
+    """``text`` with the properties replaced; also the namespace URIs it had to declare."""
     declared = _declarations(text)
-    for (uri, name) in updates:
+    pending: dict[Property, Value | None] = {}
+    for (uri, name), value in updates.items():
+        if value is not None:
+            found = [(prefix, m) for prefix in sorted(declared.get(uri, ())) for m in _elements(text, prefix, name)]
+            if len(found) == 1:  # where it already is, in the packet's own indentation: the rest stays put
+                (prefix, match), = found
+                text = text[:match.start()] + _serialise(prefix, name, value, match.group(1)) + text[match.end():]
+                continue
         for prefix in declared.get(uri, ()):
             text = _remove_property(text, prefix, name)
+        pending[(uri, name)] = value
+    updates = pending
     text = _ensure_description(text)
     start, end = _first_description(text)
     head = text[start:end]
-    lines = []
+    lines, added = [], set()
     for (uri, name), value in updates.items():
         if value is None:
             continue
+        before = head
         prefix, head = _prefix_for(text[:start], head, text, uri)
+        if head != before:
+            added.add(uri)
         lines.append(_serialise(prefix, name, value))
     if not lines:
-        result = text[:start] + head + text[end:]
-    else:
-        close = _matching_close(text, end)
-        body_end = close
-        # keep the closing tag's own indentation on its line
-        while body_end > end and text[body_end - 1] in " \t":
-            body_end -= 1
-        indent = text[body_end:close]
-        insertion = "".join(line + "\n" for line in lines)
-        if not text[:body_end].endswith("\n"):
-            insertion = "\n" + insertion
-        result = text[:start] + head + text[end:body_end] + insertion + indent + text[close:]
-    _check_well_formed(result)
-    return result
+        return text[:start] + head + text[end:], added
+    close = _matching_close(text, end)
+    body_end = close
+    # keep the closing tag's own indentation on its line
+    while body_end > end and text[body_end - 1] in " \t":
+        body_end -= 1
+    indent = text[body_end:close]
+    insertion = "".join(line + "\n" for line in lines)
+    if not text[:body_end].endswith("\n"):
+        insertion = "\n" + insertion
+    return text[:start] + head + text[end:body_end] + insertion + indent + text[close:], added
+
+
+def _recorded_declarations(text: str) -> set[str]:
+    prefixes = _declarations(text).get(NAMESPACE_URI, set())
+    found: set[str] = set()
+    for prefix in prefixes:
+        block = re.search(rf"<{re.escape(prefix)}:Declared>(.*?)</{re.escape(prefix)}:Declared>", text, re.S)
+        if block:
+            found.update(unescape(item) for item in re.findall(r"<rdf:li>(.*?)</rdf:li>", block.group(1), re.S))
+    return found
+
+
+def _uses(text: str, prefix: str) -> bool:
+    """Whether an element or attribute of the packet is in ``prefix``'s namespace."""
+    return re.search(rf"<{re.escape(prefix)}:|\s{re.escape(prefix)}:[\w.-]+\s*=", text) is not None
+
+
+def _settle_declarations(text: str, ours: set[str]) -> str:
+    """Drop the declarations photobrain made that nothing uses any more, and record the ones still made."""
+    for uri in sorted(ours - {NAMESPACE_URI}):
+        for prefix in _declarations(text).get(uri, set()):
+            if not _uses(text, prefix):
+                text = text.replace(f'\n    xmlns:{prefix}="{uri}"', "", 1)
+        if uri not in _declarations(text):
+            ours.discard(uri)
+    own = _declarations(text).get(NAMESPACE_URI, set())
+    if any(_uses(text, prefix) for prefix in own):
+        if ours:
+            text, _ = _apply(text, {DECLARED: Bag(tuple(sorted(ours)))})
+    elif NAMESPACE_URI in ours:
+        for prefix in own:
+            text = text.replace(f'\n    xmlns:{prefix}="{NAMESPACE_URI}"', "", 1)
+    return text
 
 
 def _check_well_formed(text: str) -> None:
@@ -131,6 +192,12 @@ def _declarations(text: str) -> dict[str, set[str]]:
     for match in _XMLNS.finditer(text):
         found.setdefault(match.group(3), set()).add(match.group(1))
     return found
+
+
+def _elements(text: str, prefix: str, name: str) -> list[re.Match]:
+    """The property's elements (not attributes), each with the indentation of its line as group 1."""
+    qname = re.escape(f"{prefix}:{name}")
+    return list(re.finditer(rf"(?<![ \t])([ \t]*)<{qname}(?:\s[^>]*)?>.*?</{qname}\s*>", text, flags=re.S))
 
 
 def _remove_property(text: str, prefix: str, name: str) -> str:
@@ -206,9 +273,8 @@ def _prefix_for(before: str, head: str, text: str, uri: str) -> tuple[str, str]:
     return prefix, head[:close].rstrip() + declaration + head[close:]
 
 
-def _serialise(prefix: str, name: str, value: Value) -> str:
+def _serialise(prefix: str, name: str, value: Value, pad: str = "   ") -> str:
     q = f"{prefix}:{name}"
-    pad = "   "
     if isinstance(value, Text):
         return f"{pad}<{q}>{escape(value.value)}</{q}>"
     if isinstance(value, (Bag, Seq)):

@@ -30,8 +30,6 @@ from pathlib import Path
 from .model import AITag, FileMetadata, Provenance, TagPath, TagRequest, XmpSource
 from .paths import PIPE, SLASH, join, key, sanitize_component, sanitize_path, split
 
-IIM_KEYWORD_BYTES = 64
-
 #: Hierarchical fields: (attribute of XmpSource, separator).
 HIERARCHICAL_FIELDS = (("hierarchical", PIPE), ("tags_list", SLASH),
                        ("last_keyword_xmp", SLASH), ("catalog_sets", PIPE))
@@ -120,7 +118,9 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
     for k, tag in desired.items():
         hierarchy.setdefault(k, tag.path)
 
-    # Flat keywords: dc:subject, and IIM keywords where the file has them.
+    # Flat keywords: dc:subject gains the AI leaves. IIM keywords gain nothing: darktable imports every IIM
+    # keyword as a tag of its own (a leaf there would become a top-level tag), and with the IPTC digest in
+    # step readers take the keywords from XMP. Leaves an earlier photobrain put there go when their tag goes.
     ours_before = _ordered_union(source.provenance.subjects for source in sources)
     leaves_kept = {tag.leaf for tag in desired.values()} | {tag.leaf for tag in others.values()}
     droppable = {leaf for leaf in ours_before if leaf not in leaves_kept}
@@ -132,8 +132,6 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
         if tag.leaf not in subject:
             subject.append(tag.leaf)
             subjects_ours.append(tag.leaf)
-        if has_iptc and tag.leaf not in iptc and len(tag.leaf.encode("utf-8")) <= IIM_KEYWORD_BYTES:
-            iptc.append(tag.leaf)
 
     # Which of the user's flat keywords the hierarchy must carry (see the module's docstring).
     ai_keys = set(recorded) | set(others) | set(desired) | set(rejected)
@@ -159,8 +157,11 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
         if k not in {key((kw,)) for kw in user_flat}:
             hierarchy.pop(k, None)
 
-    serialised = {sep: [verbatim.get((sep, k)) or (path[0] if k in flat_keys else join(path, sep))
-                        for k, path in hierarchy.items()] for sep in (PIPE, SLASH)}
+    # The user's entries first: digiKam resolves a one-word entry ("painting") to any tag of that name it
+    # already has (TagsCache::tagForPath), so the user's own must exist before an AI path ending in that word.
+    ordered = [k for k in hierarchy if k not in ai_keys] + [k for k in hierarchy if k in ai_keys]
+    serialised = {sep: [verbatim.get((sep, k)) or (hierarchy[k][0] if k in flat_keys else join(hierarchy[k], sep))
+                        for k in ordered] for sep in (PIPE, SLASH)}
 
     description, caption_ours = _caption(sources, request.caption, "description", "caption")
     alt_text, alt_ours = _caption(sources, request.alt_text, "alt_text", "alt_text")

@@ -15,7 +15,7 @@ from .errors import ConcurrentChangeError, MetadataWriteError, ReadOnlyError
 from .exiv2 import Exiv2Image
 from .formats import can_embed
 from .model import Provenance, XmpSource
-from .packet import PacketError, update_packet
+from .packet import PHOTOBRAIN_TOOLKIT, PacketError, update_packet
 from .paths import PIPE, SLASH, join, key, split
 from .plan import deleted_by_user, entry, is_mine, owned_view
 from .read import COPIED, EMBEDDED, read_metadata
@@ -165,7 +165,7 @@ def _holds_nothing_else(current: XmpSource, wanted: XmpSource, others: list[XmpS
         image.close()
     if not properties:
         return True
-    if 'x:xmptk="photobrain"' not in text or any(not k.startswith(OWNED_KEYS) for k in properties):
+    if PHOTOBRAIN_TOOLKIT not in text or any(not k.startswith(OWNED_KEYS) for k in properties):
         return False
     return _copies_of(wanted, others)
 

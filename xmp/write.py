@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from . import jpeg_xmp
 from .errors import (
     ConcurrentChangeError,
     CorruptImageError,
@@ -25,7 +26,7 @@ from .exiv2 import Exiv2Image
 from .formats import can_embed, sniff
 from .hashing import image_data, jpeg_coding_segments, jpeg_header_length
 from .model import NAMESPACE_URI, FileMetadata, TagRequest, XmpSource
-from .packet import Bag, LangAlt, PacketError, Property, Seq, StructBag, Text, Value, update_packet
+from .packet import PHOTOBRAIN_TOOLKIT, Bag, LangAlt, PacketError, Property, Seq, StructBag, Text, Value, update_packet
 from .paths import SLASH, join
 from .plan import apply_plan, format_score, owned_view, plan_keywords
 from .read import (
@@ -315,10 +316,13 @@ def _write_jpeg_header(path: Path, data: bytes, header: int, current: XmpSource,
     (instead of copying megabytes of scan data around), and the scan data and whatever follows it are
     written after the new header as they were.
     """
-    out = _edit_metadata(path, data[:header] + b"\xff\xd9", current, wanted)
-    if not out.endswith(b"\xff\xd9"):
-        raise MetadataWriteError(path, "exiv2 returned an unexpected JPEG header; the file was left untouched")
-    new_header = refresh_iptc_digest(out[:-2])
+    new_header = _splice_jpeg_xmp(path, data[:header], current, wanted)
+    if new_header is None:  # no packet photobrain can edit as text, or one too large for one segment
+        out = _edit_metadata(path, data[:header] + b"\xff\xd9", current, wanted)
+        if not out.endswith(b"\xff\xd9"):
+            raise MetadataWriteError(path, "exiv2 returned an unexpected JPEG header; the file was left untouched")
+        new_header = out[:-2]
+    new_header = refresh_iptc_digest(new_header)
     tail = memoryview(data)[header:]
     joint = new_header + bytes(tail[:4])
     if jpeg_header_length(joint) != len(new_header) or jpeg_coding_segments(joint) != jpeg_coding_segments(data):
@@ -332,6 +336,35 @@ def _write_jpeg_header(path: Path, data: bytes, header: int, current: XmpSource,
         _check_written(path, temp, new_header + b"\xff\xd9", same_image, wanted)
 
     _atomic_replace(path, [new_header, tail], verify, keep_mtime=keep_mtime, expect=before_stat)
+
+
+def _splice_jpeg_xmp(path: Path, head: bytes, current: XmpSource, wanted: XmpSource) -> bytes | None:
+    """A JPEG header with the owned properties changed in its XMP packet's own text (see ``jpeg_xmp``).
+
+    IIM keywords, when they change, still go through exiv2; its re-serialised XMP is then replaced by the
+    packet edited here. None when the packet is not UTF-8 text or would not fit one segment.
+    """
+    packet = jpeg_xmp.read_packet(head)
+    if packet is None and jpeg_xmp.xmp_segment(head) is not None:
+        return None
+    try:
+        new_packet: str | None = update_packet(packet, packet_updates(current, wanted))
+    except PacketError as exc:
+        raise MetadataWriteError(path, f"its embedded XMP is not XMP photobrain can edit safely ({exc})",
+                                 "use --write sidecar; the file was left untouched") from exc
+    if new_packet is not None and PHOTOBRAIN_TOOLKIT in new_packet and jpeg_xmp.is_empty(new_packet):
+        new_packet = None  # a packet photobrain created holds nothing any more: the JPEG had none
+    if wanted.iptc_keywords is not None and wanted.iptc_keywords != current.iptc_keywords:
+        image = Exiv2Image(path, head + b"\xff\xd9")
+        try:
+            image.modify_iptc({"Iptc.Application2.Keywords": list(wanted.iptc_keywords)})
+            out = image.get_bytes()
+        finally:
+            image.close()
+        if not out.endswith(b"\xff\xd9"):
+            raise MetadataWriteError(path, "exiv2 returned an unexpected JPEG header; the file was left untouched")
+        head = out[:-2]
+    return jpeg_xmp.replace_packet(head, new_packet)
 
 
 def _edit_metadata(path: Path, source: bytes, current: XmpSource, wanted: XmpSource) -> bytes:

@@ -75,6 +75,25 @@ class DigiKam:
                 result.setdefault(image, set()).add("/".join(reversed(parts)))
         return result
 
+    def ratings_and_labels(self) -> dict[str, tuple[int | None, set[str]]]:
+        """Image file name -> (rating, digiKam's internal label tags such as "Color Label Red")."""
+        with sqlite3.connect(self.db) as con:
+            ratings = dict(con.execute("SELECT i.name, n.rating FROM Images i JOIN ImageInformation n "
+                                       "ON n.imageid = i.id").fetchall())
+            labels = con.execute("SELECT i.name, t.name FROM Images i JOIN ImageTags it ON it.imageid = i.id "
+                                 "JOIN Tags t ON t.id = it.tagid "
+                                 "WHERE t.name LIKE 'Color Label %' OR t.name LIKE 'Pick Label %'").fetchall()
+        out: dict[str, tuple[int | None, set[str]]] = {name: (rating, set()) for name, rating in ratings.items()}
+        for name, label in labels:
+            out.setdefault(name, (None, set()))[1].add(label)
+        return out
+
+    def titles(self) -> dict[str, str]:
+        """Image file name -> the title digiKam shows (read from dc:title)."""
+        with sqlite3.connect(self.db) as con:
+            return dict(con.execute("SELECT i.name, c.comment FROM Images i JOIN ImageComments c ON c.imageid = i.id "
+                                    "WHERE c.type = 3").fetchall())
+
     def captions(self) -> dict[str, str]:
         """Image file name -> the caption digiKam shows (its "comment", read from dc:description)."""
         with sqlite3.connect(self.db) as con:

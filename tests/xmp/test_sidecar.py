@@ -156,6 +156,7 @@ def test_a_raw_and_jpeg_pair_never_mix_their_keywords(pair, naming: str):
         ext_view.pop("SourceFile"), base_view.pop("SourceFile")
         # added to Lightroom's file (untag takes it out again); the new sidecar is photobrain's as a whole
         assert base_view.pop("XMP-photobrain:Created") == ["digiKam:TagsList"]
+        assert base_view.pop("XMP-photobrain:Declared")  # the namespaces it declared there, for untag
         assert ext_view == base_view
     # untag of the JPEG leaves the raw's sidecar exactly as the raw's tag run left it
     before = base.read_bytes() if naming != "ext" else None
@@ -245,3 +246,22 @@ def test_a_sidecar_created_by_another_program_meanwhile_is_not_overwritten(photo
     with pytest.raises(ConcurrentChangeError):
         write(photo, request("boat"))
     assert sidecar.read_bytes() == (GOLDEN / "darktable-input.xmp").read_bytes()
+
+
+@pytest.mark.parametrize("sidecar_text", ["darktable", "lightroom"])
+def test_tag_then_untag_gives_an_existing_sidecar_back_byte_for_byte(tmp_path: Path, sidecar_text: str):
+    from xmp.untag import remove_tags
+
+    raw = tmp_path / "IMG_7.CR2"
+    raw.write_bytes(b"raw data")
+    if sidecar_text == "darktable":
+        sidecar, text = tmp_path / "IMG_7.CR2.xmp", (GOLDEN / "darktable-input.xmp").read_text(encoding="utf-8")
+    else:
+        sidecar, text = tmp_path / "IMG_7.xmp", LIGHTROOM_RAW_SIDECAR
+    sidecar.write_text(text, encoding="utf-8")
+    before = sidecar.read_bytes()
+    write(raw, request("boat", "lake"), sidecar_name="ext" if sidecar_text == "darktable" else "base")
+    tagged = sidecar.read_text(encoding="utf-8")
+    assert "xmlns:digiKam=" in tagged and "xmlns:photobrain=" in tagged
+    remove_tags(raw)
+    assert sidecar.read_bytes() == before  # no photobrain or digiKam namespace declaration left behind
