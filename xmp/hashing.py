@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import CorruptImageError
@@ -70,23 +71,26 @@ def jpeg_header_length(data: bytes) -> int | None:
     return None
 
 
-def jpeg_coding_segments(data: bytes) -> list[bytes]:
-    """The header segments that decide a JPEG's pixels (tables, frame, restart interval): all but APPn and COM.
-
-    The content hash covers the scan data; a metadata write must leave these unchanged too.
-    """
-    segments, pos = [], 2
-    end = jpeg_header_length(data) or 0
+def jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """(marker, start, end) of each segment of a JPEG's header, up to its first SOS."""
+    pos, end = 2, jpeg_header_length(data) or 0
     while pos + 4 <= end:
         marker = data[pos + 1]
         if marker == 0xFF:
             pos += 1
             continue
         (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        if not (0xE0 <= marker <= 0xEF or marker == 0xFE):
-            segments.append(data[pos:pos + 2 + length])
+        yield marker, pos, pos + 2 + length
         pos += 2 + length
-    return segments
+
+
+def jpeg_coding_segments(data: bytes) -> list[bytes]:
+    """The header segments that decide a JPEG's pixels (tables, frame, restart interval): all but APPn and COM.
+
+    The content hash covers the scan data; a metadata write must leave these unchanged too.
+    """
+    return [data[start:end] for marker, start, end in jpeg_segments(data)
+            if not (0xE0 <= marker <= 0xEF or marker == 0xFE)]
 
 
 _MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # a real marker inside entropy-coded data

@@ -10,6 +10,8 @@ import re
 import struct
 from xml.etree import ElementTree
 
+from .hashing import jpeg_segments
+
 SIGNATURE = b"http://ns.adobe.com/xap/1.0/\x00"
 #: An APP1 segment holds at most 65533 bytes after its length field.
 MAX_PACKET = 0xFFFF - 2 - len(SIGNATURE)
@@ -17,18 +19,8 @@ RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
 
 
 def _segments(header: bytes):
-    """(marker, start, end) of each segment of a JPEG header (up to the first SOS)."""
-    pos = 2
-    while pos + 4 <= len(header) and header[pos] == 0xFF:
-        marker = header[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        if marker == 0xDA:
-            return
-        (length,) = struct.unpack(">H", header[pos + 2:pos + 4])
-        yield marker, pos, pos + 2 + length
-        pos += 2 + length
+    """The segments of a header cut before its first SOS (one is put back so the walk knows where to stop)."""
+    return jpeg_segments(header + b"\xff\xda\x00\x02")
 
 
 def xmp_segment(header: bytes) -> tuple[int, int] | None:
