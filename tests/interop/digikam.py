@@ -15,6 +15,10 @@ import time
 from pathlib import Path
 
 
+class SchemaInitError(RuntimeError):
+    """digiKam's first start failed to create its database schema."""
+
+
 class DigiKam:
     def __init__(self, workdir: Path, *, read_sidecars: bool, compatible_names: bool = False):
         self.workdir = workdir
@@ -42,8 +46,18 @@ class DigiKam:
 
     def import_collection(self, collection: Path, *, expected_images: int, timeout: float = 180) -> dict[str, set[str]]:
         """Let digiKam scan ``collection``; return image file name -> tag paths ("AI/animal/dog")."""
-        if not self.db.exists():
-            self._run_until(lambda: self._query("SELECT count(*) FROM AlbumRoots") is not None, timeout)
+        for attempt in range(3):
+            if self.db.exists():
+                break
+            try:
+                self._run_until(lambda: self._query("SELECT count(*) FROM AlbumRoots") is not None, timeout)
+            except SchemaInitError:
+                # digiKam now and then fails to create its schema on a first start ("cannot process schema
+                # initialization") and then waits forever: start it again on a fresh database folder
+                for leftover in self.db_dir.iterdir():
+                    leftover.unlink()
+                if attempt == 2:
+                    raise
         with sqlite3.connect(self.db) as con:
             con.execute("INSERT INTO AlbumRoots (label, status, type, identifier, specificPath) VALUES (?, 0, 3, ?, '/')",
                         ("photos", f"networkshareid:?mountpath={collection}"))
@@ -110,13 +124,17 @@ class DigiKam:
             return None
 
     def _run_until(self, condition, timeout: float) -> None:
-        log = open(self.workdir / "digikam.log", "ab")
+        log_path = self.workdir / "digikam.log"
+        log_start = log_path.stat().st_size if log_path.exists() else 0  # earlier starts wrote the part before
+        log = open(log_path, "ab")
         process = subprocess.Popen(["xvfb-run", "-a", "digikam", "--database-directory", f"{self.db_dir}/"],
                                    env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
         try:
             deadline = time.monotonic() + timeout
             while not condition():
+                if b"cannot process schema initialization" in log_path.read_bytes()[log_start:]:
+                    raise SchemaInitError(f"digiKam could not create its database; see {self.workdir / 'digikam.log'}")
                 if process.poll() is not None:
                     raise RuntimeError(f"digiKam exited early ({process.returncode}); see {self.workdir / 'digikam.log'}")
                 if time.monotonic() > deadline:
