@@ -149,3 +149,27 @@ def test_darktable_reads_rating_labels_and_keywords_from_a_new_sidecar_and_keeps
     tags, rating, labels = darktable_import(rated, tmp_path / "dt-after", sidecar)
     assert tags == tags_before | ai_paths("lightroom.jpg", "|")
     assert rating == 4 and labels == {0}
+
+
+def test_darktable_reads_its_own_sidecar_with_the_ai_tags_added_and_its_history_kept(tmp_path: Path):
+    from conftest import ROOT
+
+    folder = make_library(tmp_path / "photos")
+    photo = folder / "flat.jpg"
+    sidecar = folder / "flat.jpg.xmp"
+    # darktable's own sidecar: edit history, its automatic tags, and a tag of the user's
+    text = (ROOT / "tests/golden/darktable-input.xmp").read_text(encoding="utf-8")
+    sidecar.write_text(text.replace("IMG_0001.CR2", "flat.jpg"), encoding="utf-8")
+    tags_before, rating_before, _ = darktable_import(photo, tmp_path / "dt-before", sidecar)
+    history_before = exiftool_history(sidecar)
+    tag(folder, WriteOptions(mode="sidecar"))
+    tags, rating, _ = darktable_import(photo, tmp_path / "dt-after", sidecar)
+    assert tags == tags_before | ai_paths("flat.jpg", "|")
+    assert rating == rating_before and exiftool_history(sidecar) == history_before
+    remove_tags(photo)
+    assert darktable_import(photo, tmp_path / "dt-untagged", sidecar)[0] == tags_before
+
+
+def exiftool_history(sidecar: Path) -> str:
+    return subprocess.run(["exiftool", "-s3", "-XMP-darktable:History", str(sidecar)], capture_output=True,
+                          text=True, check=True).stdout

@@ -160,3 +160,31 @@ def test_a_sidecar_an_earlier_photobrain_shared_keeps_the_other_images_tags():
     # new entries name no image: a name.xmp is one image's now (the raw's, when there is one)
     assert [(t.path[-1], t.image) for t in out.provenance.tags] == [("cat", "IMG_1.CR2"), ("dog", "")]
     assert plan.removed == []
+
+
+def test_a_carried_keyword_with_separators_stays_one_keyword_in_every_field_and_view():
+    from xmp import summarize
+
+    m = meta(embedded(subject=["c/d", "a|b", "x\\y"]))
+    _, (out,) = run(m, tag("animal", "dog"))
+    # verbatim in each field: how digiKam (splitting on "/") and darktable (on "|") read dc:subject before
+    assert out.tags_list[:3] == ["c/d", "a|b", "x\\y"] and out.hierarchical[:3] == ["c/d", "a|b", "x\\y"]
+    view = summarize(FileMetadata(path=Path("/photos/IMG_1.JPG"), sources=[out]))
+    assert view.user_keywords == ["c/d", "a|b", "x\\y"] and view.user_hierarchy == []
+    _, (again,) = run(meta(out), tag("animal", "dog"))
+    assert owned_view(again) == owned_view(out)  # read back as the keywords they are, not as paths
+
+
+def test_lightroom_parent_words_and_synonyms_are_not_promoted():
+    m = meta(embedded(subject=["Anna", "Family", "People", "Annie"], hierarchical=["People|Family|Anna"]))
+    _, (out,) = run(m, tag("people", "portrait"))
+    assert out.hierarchical == ["People|Family|Anna", "AI|people|portrait"]
+    assert out.subject == ["Anna", "Family", "People", "Annie", "portrait"]
+
+
+def test_parent_words_an_earlier_photobrain_carried_are_taken_out_again():
+    earlier = embedded(subject=["Anna", "Family", "People"], hierarchical=["People|Family|Anna", "Family", "People"],
+                       tags_list=["People/Family/Anna", "Family", "People"],
+                       provenance=Provenance(carried=[("Family",), ("People",)]))
+    _, (out,) = run(meta(earlier), tag("people", "portrait"))
+    assert out.tags_list == ["People/Family/Anna", "AI/people/portrait"] and out.provenance.carried == []

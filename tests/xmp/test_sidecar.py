@@ -143,6 +143,7 @@ def test_a_raw_and_jpeg_pair_never_mix_their_keywords(pair, naming: str):
     jpeg_tags = exiftool(folder / "IMG_1.JPG.xmp")
     assert jpeg_tags["XMP-digiKam:TagsList"] == ["AI/thing/jpeg-subject"]
     assert "Asturias" not in str(jpeg_tags) and "raw-subject" not in str(jpeg_tags)
+    assert all("Image" not in entry for entry in jpeg_tags["XMP-photobrain:Tags"])  # one image's file: no name
     assert (jpeg_result.note is not None) == (naming != "ext")  # the rule chose another name: said once per run
     view = summarize(read_metadata(jpeg))
     assert view.user_keywords == [] and view.user_hierarchy == []
