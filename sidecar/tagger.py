@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
@@ -211,6 +212,10 @@ def keyword_text(path: Path, data: bytes) -> tuple[str | None, str | None]:
         return None, None
     keywords = " ; ".join([*summary.user_keywords, *(p.replace("/", " ") for p in summary.user_hierarchy)])
     return keywords, " ; ".join(summary.captions.values())
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _init_worker(spec: ModelSpec, known: frozenset[str], max_megapixels: float,
@@ -404,7 +409,9 @@ class _Session:
             embedder = _Embedder(self.spec, self._known(), self.options.max_megapixels, threads=None)
             self._consume(map(embedder.process, chunks), progress)
         else:
-            with multiprocessing.get_context("spawn").Manager() as manager:
+            manager = SyncManager(ctx=multiprocessing.get_context("spawn"))
+            manager.start(initializer=_ignore_sigint)  # Ctrl-C is the main process's to handle, as for the workers
+            with manager:
                 self._claims = manager.dict()  # shared by every worker of this run
                 remaining = chunks
                 while remaining:

@@ -7,8 +7,8 @@ The rules come from what photo managers read (XMP_INTEROP.md):
   ``mediapro:CatalogSets``) gets the same hierarchy: the union of all of them
   across all sources, plus the new AI paths, minus AI paths photobrain wrote
   earlier that are no longer wanted;
-* ``dc:subject`` (and IIM keywords, where present) keep every flat keyword and
-  gain the leaves of the AI paths;
+* ``dc:subject`` keeps every flat keyword and gains the leaves of the AI
+  paths; IIM keywords, where present, are kept and gain nothing;
 * flat keywords are carried into the hierarchy only where digiKam and
   darktable showed them before: on an image whose hierarchy holds none of the
   user's own paths (they read ``dc:subject`` only when no hierarchical field
@@ -142,20 +142,17 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
     user_flat = [kw for kw in subject if kw not in subjects_ours] or [kw for kw in iptc if kw not in subjects_ours]
     carried: list[TagPath] = []
     flat_keys: set[TagPath] = set()
-    for k in carried_keys:
-        if k in hierarchy and k[0] in present:  # carried by an earlier photobrain: now a twin of the user's own
-            hierarchy.pop(k)
     for keyword in user_flat:
         k = key((keyword,))
         if not keyword.strip() or k[0] in present or k in flat_keys or k in ai_keys:
             continue
-        if k in carried_keys or (flat_only and k not in hierarchy):
+        if flat_only or k in carried_keys:
             hierarchy.setdefault(k, (keyword,))
             flat_keys.add(k)
             carried.append((keyword,))
-    for k in carried_keys - flat_keys:  # carried earlier, but the user has since removed the flat keyword
-        if k not in {key((kw,)) for kw in user_flat}:
-            hierarchy.pop(k, None)
+    # carried earlier, but now a word of the user's own paths, or no longer one of the user's flat keywords
+    for k in carried_keys - flat_keys:
+        hierarchy.pop(k, None)
 
     # The user's entries first: digiKam resolves a one-word entry ("painting") to any tag of that name it
     # already has (TagsCache::tagForPath), so the user's own must exist before an AI path ending in that word.
