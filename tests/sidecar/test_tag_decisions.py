@@ -90,3 +90,22 @@ def test_a_metadata_edit_that_needs_no_write_counts_as_unchanged(env, tiny_clip)
     subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-dc:Title=Fig", str(folder / "fig.jpg")], check=True)
     again = tag(env, tiny_clip, folder, write="embed")
     assert again.embedded == 0 and again.files[0].status == "unchanged" and not again.files[0].written
+
+
+def test_a_run_says_once_where_raw_and_jpeg_pairs_chose_the_sidecar(env, tiny_clip):
+    folder = env / "photos"
+    folder.mkdir()
+    for n in range(3):  # three JPEGs with a raw of the same name, and Lightroom's sidecar for each raw
+        shutil.copy2(sorted((SAMPLES / "food").iterdir())[n], folder / f"IMG_{n}.JPG")
+        (folder / f"IMG_{n}.CR2").write_bytes(b"not a raw photobrain can read")
+        (folder / f"IMG_{n}.xmp").write_text("", encoding="utf-8")
+    lines: list[str] = []
+    settings = dict(paths=(folder,), catalog=env / "catalog.db", model=str(tiny_clip.config_path),
+                    pretrained=str(tiny_clip.checkpoint_path), threshold=0.05, jobs=1, write="sidecar",
+                    sidecar_name="base")
+    result = run_tag(TagOptions(**settings), log=lines.append)
+    jpegs = [f for f in result.files if f.path.endswith(".JPG")]
+    assert all(f.status == "tagged" and f.written == [f.path + ".xmp"] for f in jpegs)
+    assert all("belongs to IMG_" in (f.note or "") for f in jpegs)
+    assert len([line for line in lines if "elsewhere than asked" in line]) == 1
+    assert all((folder / f"IMG_{n}.xmp").read_text(encoding="utf-8") == "" for n in range(3))  # the raws' own
