@@ -1,4 +1,4 @@
-"""A JPEG's XMP packet, read and replaced in its APP1 segment as text.
+"""A JPEG's metadata segments: its XMP packet, read and replaced in its APP1 segment as text, and its IPTC digest.
 
 Going through exiv2 re-serialises the whole packet: every property is reformatted and the toolkit
 (``x:xmptk``) becomes exiv2's. Replacing the segment's text instead keeps every byte photobrain does
@@ -6,6 +6,7 @@ not own, as sidecars are kept (``packet.update_packet``), so an ``untag`` gives 
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import struct
 from xml.etree import ElementTree
@@ -78,3 +79,40 @@ def is_empty(packet: str) -> bool:
         if len(description) or any(name != f"{RDF}about" for name in description.attrib):
             return False
     return True
+
+
+def refresh_iptc_digest(jpeg: bytes) -> bytes:
+    """Bring a JPEG's Photoshop IPTCDigest up to date with its IIM block.
+
+    exiv2 rewrites IIM keywords but leaves the digest stale; readers then take
+    the IIM data as edited by an XMP-unaware tool and prefer it over XMP.  The
+    digest is the MD5 of the IIM resource, patched in place (same length).
+    """
+    pos = 2
+    while pos + 4 <= len(jpeg) and jpeg[pos] == 0xFF:
+        marker = jpeg[pos + 1]
+        if marker in (0xDA, 0xD9):
+            break
+        (length,) = struct.unpack(">H", jpeg[pos + 2:pos + 4])
+        body_start, body_end = pos + 4, pos + 2 + length
+        if marker == 0xED and jpeg[body_start:body_start + 14] == b"Photoshop 3.0\x00":
+            resources = _irb_resources(jpeg, body_start + 14, body_end)
+            if 0x0404 in resources and 0x0425 in resources:
+                (iim_start, iim_len), (digest_start, digest_len) = resources[0x0404], resources[0x0425]
+                if digest_len == 16:
+                    digest = hashlib.md5(jpeg[iim_start:iim_start + iim_len]).digest()
+                    return jpeg[:digest_start] + digest + jpeg[digest_start + 16:]
+        pos = body_end
+    return jpeg
+
+
+def _irb_resources(data: bytes, pos: int, end: int) -> dict[int, tuple[int, int]]:
+    found = {}
+    while pos + 12 <= end and data[pos:pos + 4] == b"8BIM":
+        (rid,) = struct.unpack(">H", data[pos + 4:pos + 6])
+        name_len = data[pos + 6]
+        pos += 6 + ((name_len + 2) & ~1)  # Pascal string, padded to even length
+        (size,) = struct.unpack(">I", data[pos:pos + 4])
+        found[rid] = (pos + 4, size)
+        pos += 4 + size + (size & 1)
+    return found

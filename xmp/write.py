@@ -1,12 +1,10 @@
 """Writing a plan into an image (atomically, verified) or into its sidecars."""
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import secrets
 import stat
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -322,7 +320,7 @@ def _write_jpeg_header(path: Path, data: bytes, header: int, current: XmpSource,
         if not out.endswith(b"\xff\xd9"):
             raise MetadataWriteError(path, "exiv2 returned an unexpected JPEG header; the file was left untouched")
         new_header = out[:-2]
-    new_header = refresh_iptc_digest(new_header)
+    new_header = jpeg_xmp.refresh_iptc_digest(new_header)
     tail = memoryview(data)[header:]
     joint = new_header + bytes(tail[:4])
     if jpeg_header_length(joint) != len(new_header) or jpeg_coding_segments(joint) != jpeg_coding_segments(data):
@@ -383,7 +381,7 @@ def _edit_metadata(path: Path, source: bytes, current: XmpSource, wanted: XmpSou
         out = image.get_bytes()
     finally:
         image.close()
-    return refresh_iptc_digest(out) if sniff(out) == "jpeg" else out
+    return jpeg_xmp.refresh_iptc_digest(out) if sniff(out) == "jpeg" else out
 
 
 def _check_written(path: Path, temp: Path, written: bytes, same_image: bool, wanted: XmpSource) -> None:
@@ -497,40 +495,3 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def refresh_iptc_digest(jpeg: bytes) -> bytes:
-    """Bring a JPEG's Photoshop IPTCDigest up to date with its IIM block.
-
-    exiv2 rewrites IIM keywords but leaves the digest stale; readers then take
-    the IIM data as edited by an XMP-unaware tool and prefer it over XMP.  The
-    digest is the MD5 of the IIM resource, patched in place (same length).
-    """
-    pos = 2
-    while pos + 4 <= len(jpeg) and jpeg[pos] == 0xFF:
-        marker = jpeg[pos + 1]
-        if marker in (0xDA, 0xD9):
-            break
-        (length,) = struct.unpack(">H", jpeg[pos + 2:pos + 4])
-        body_start, body_end = pos + 4, pos + 2 + length
-        if marker == 0xED and jpeg[body_start:body_start + 14] == b"Photoshop 3.0\x00":
-            resources = _irb_resources(jpeg, body_start + 14, body_end)
-            if 0x0404 in resources and 0x0425 in resources:
-                (iim_start, iim_len), (digest_start, digest_len) = resources[0x0404], resources[0x0425]
-                if digest_len == 16:
-                    digest = hashlib.md5(jpeg[iim_start:iim_start + iim_len]).digest()
-                    return jpeg[:digest_start] + digest + jpeg[digest_start + 16:]
-        pos = body_end
-    return jpeg
-
-
-def _irb_resources(data: bytes, pos: int, end: int) -> dict[int, tuple[int, int]]:
-    found = {}
-    while pos + 12 <= end and data[pos:pos + 4] == b"8BIM":
-        (rid,) = struct.unpack(">H", data[pos + 4:pos + 6])
-        name_len = data[pos + 6]
-        pos += 6 + ((name_len + 2) & ~1)  # Pascal string, padded to even length
-        (size,) = struct.unpack(">I", data[pos:pos + 4])
-        found[rid] = (pos + 4, size)
-        pos += 4 + size + (size & 1)
-    return found
