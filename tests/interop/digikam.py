@@ -47,29 +47,48 @@ class DigiKam:
     def import_collection(self, collection: Path, *, expected_images: int, timeout: float = 180) -> dict[str, set[str]]:
         """Let digiKam scan ``collection``; return image file name -> tag paths ("AI/animal/dog")."""
         for attempt in range(3):
-            if self.db.exists():
-                break
             try:
-                self._run_until(lambda: self._query("SELECT count(*) FROM AlbumRoots") is not None, timeout)
+                if not self.db.exists():
+                    self._run_until(self._schema_ready(), timeout)
+                self._add_collection(collection)
+                self._run_until(self._scanned(expected_images), timeout)
+                return self.image_tags()
             except SchemaInitError:
-                # digiKam now and then fails to create its schema on a first start ("cannot process schema
-                # initialization") and then waits forever: start it again on a fresh database folder
-                for leftover in self.db_dir.iterdir():
-                    leftover.unlink()
+                # digiKam now and then fails to create its schema ("cannot process schema initialization") and
+                # then waits forever: start again on a fresh database folder
                 if attempt == 2:
                     raise
+                for leftover in self.db_dir.iterdir():
+                    leftover.unlink()
+        raise AssertionError("unreachable")
+
+    def _schema_ready(self):
+        """True a little after digiKam has written the settings its schema set-up ends with: stopping it earlier
+        leaves a half-made schema that the next start cannot use."""
+        ready_at: list[float] = []
+
+        def ready() -> bool:
+            row = self._query("SELECT count(*) FROM Settings WHERE keyword IN "
+                              "('DBVersion', 'DBVersionRequired', 'databaseUUID', 'Locale')")
+            if not ready_at and row is not None and row[0] == 4:
+                ready_at.append(time.monotonic())
+            return bool(ready_at) and time.monotonic() - ready_at[0] > 3
+
+        return ready
+
+    def _add_collection(self, collection: Path) -> None:
         with sqlite3.connect(self.db) as con:
             con.execute("INSERT INTO AlbumRoots (label, status, type, identifier, specificPath) VALUES (?, 0, 3, ?, '/')",
                         ("photos", f"networkshareid:?mountpath={collection}"))
             con.execute("DELETE FROM Settings WHERE keyword = 'Scanned'")
 
+    def _scanned(self, expected_images: int):
         def scanned() -> bool:
             done = self._query("SELECT value FROM Settings WHERE keyword = 'Scanned'")
             count = self._query("SELECT count(*) FROM Images")
             return bool(done) and count is not None and count[0] >= expected_images
 
-        self._run_until(scanned, timeout)
-        return self.image_tags()
+        return scanned
 
     def image_tags(self) -> dict[str, set[str]]:
         with sqlite3.connect(self.db) as con:
