@@ -521,7 +521,7 @@ class _Session:
 
     def _finish_waiting(self, digest: str) -> None:
         """Files with the same image data as one embedded in this run: duplicates, once its vector is stored."""
-        if digest not in self._deferred or self._model_id is None or digest not in self._embedded_now:
+        if digest not in self._deferred or digest not in self._embedded_now:
             return
         for item in self._deferred.pop(digest):
             self._finish(item.path, digest, item.size, item.mtime_ns, vector=None, status="duplicate",

@@ -162,7 +162,7 @@ def _settle_declarations(text: str, ours: set[str]) -> str:
     for uri in sorted(ours - {NAMESPACE_URI}):
         for prefix in _declarations(text).get(uri, set()):
             if not _uses(text, prefix):
-                text = text.replace(f'\n    xmlns:{prefix}="{uri}"', "", 1)
+                text = text.replace(_declaration(prefix, uri), "", 1)
         if uri not in _declarations(text):
             ours.discard(uri)
     own = _declarations(text).get(NAMESPACE_URI, set())
@@ -171,7 +171,7 @@ def _settle_declarations(text: str, ours: set[str]) -> str:
             text, _ = _apply(text, {DECLARED: Bag(tuple(sorted(ours)))})
     elif NAMESPACE_URI in ours:
         for prefix in own:
-            text = text.replace(f'\n    xmlns:{prefix}="{NAMESPACE_URI}"', "", 1)
+            text = text.replace(_declaration(prefix, NAMESPACE_URI), "", 1)
     return text
 
 
@@ -266,11 +266,16 @@ def _prefix_for(before: str, head: str, text: str, uri: str) -> tuple[str, str]:
     base = PREFERRED_PREFIX.get(uri, "ns")
     candidates += [base] + [f"{base}{n}" for n in range(2, 100)]
     prefix = next(p for p in candidates if bound.get(p, uri) == uri)
-    declaration = f'\n    xmlns:{prefix}="{uri}"'
+    declaration = _declaration(prefix, uri)
     close = len(head) - 1
     if head.endswith("/>"):
         close -= 1
     return prefix, head[:close].rstrip() + declaration + head[close:]
+
+
+def _declaration(prefix: str, uri: str) -> str:
+    """A namespace declaration as photobrain adds it to a description's start tag (and finds it again to remove)."""
+    return f'\n    xmlns:{prefix}="{uri}"'
 
 
 def _serialise(prefix: str, name: str, value: Value, pad: str = "   ") -> str:

@@ -145,8 +145,8 @@ def source_from_dicts(path: Path, label: str, xmp: dict[str, Any], iptc: dict[st
         last_keyword_xmp=_array(xmp, "Xmp.MicrosoftPhoto.LastKeywordXMP"),
         catalog_sets=_array(xmp, "Xmp.mediapro.CatalogSets"),
         iptc_keywords=None if keywords is None else ([keywords] if isinstance(keywords, str) else list(keywords)),
-        description=_lang_alt(xmp.get("Xmp.dc.description")),
-        alt_text=_lang_alt(xmp.get("Xmp.iptc.AltTextAccessibility")),
+        description=lang_alt_items(xmp.get("Xmp.dc.description")),
+        alt_text=lang_alt_items(xmp.get("Xmp.iptc.AltTextAccessibility")),
         rating=xmp.get("Xmp.xmp.Rating"),
         extras={k: xmp[k] for k in COPIED if k in xmp},
         provenance=_provenance(xmp),
@@ -172,7 +172,8 @@ def _array(xmp: dict[str, Any], key: str) -> list[str] | None:
 _LANG = re.compile(r'^lang="([^"]*)"$')
 
 
-def _lang_alt(value: Any) -> dict[str, str]:
+def lang_alt_items(value: Any) -> dict[str, str]:
+    """A Lang Alt value as exiv2 reads it, as language -> text."""
     if not value:
         return {}
     if isinstance(value, dict):

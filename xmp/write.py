@@ -24,7 +24,19 @@ from .exiv2 import Exiv2Image
 from .formats import can_embed, sniff
 from .hashing import image_data, jpeg_coding_segments, jpeg_header_length
 from .model import NAMESPACE_URI, FileMetadata, TagRequest, XmpSource
-from .packet import PHOTOBRAIN_TOOLKIT, Bag, LangAlt, PacketError, Property, Seq, StructBag, Text, Value, update_packet
+from .packet import (
+    PHOTOBRAIN_TOOLKIT,
+    PREFERRED_PREFIX,
+    Bag,
+    LangAlt,
+    PacketError,
+    Property,
+    Seq,
+    StructBag,
+    Text,
+    Value,
+    update_packet,
+)
 from .paths import SLASH, join
 from .plan import apply_plan, format_score, owned_view, plan_keywords
 from .read import (
@@ -32,14 +44,11 @@ from .read import (
     EMBEDDED,
     base_sidecar_owner,
     existing_sidecar,
-    owns_base_sidecar,
+    lang_alt_items,
     read_metadata,
     read_sidecar,
     read_source,
     sidecar_paths,
-)
-from .read import (
-    _lang_alt as _lang_alt_dict,
 )
 
 WriteMode = Literal["embed", "sidecar", "auto"]
@@ -165,8 +174,8 @@ def _targets(path: Path, meta: FileMetadata, mode: str, options: WriteOptions) -
         return [embedded], None
     names = ["ext", "base"] if options.sidecar_name == "both" else [options.sidecar_name]
     note = None
-    if "base" in names and not owns_base_sidecar(path):
-        owner = base_sidecar_owner(path)
+    owner = base_sidecar_owner(path) if "base" in names else path
+    if owner != path:
         base = sidecar_paths(path)["base"].name
         note = (f"{base} belongs to {owner.name}" if owner is not None else
                 f"{base} would be shared by several images of this name") + f": wrote {path.name}.xmp instead"
@@ -183,10 +192,9 @@ def _targets(path: Path, meta: FileMetadata, mode: str, options: WriteOptions) -
 def copies_for_new_sidecar(meta: FileMetadata) -> dict[str, Any]:
     """What a new sidecar carries of the image's other sources (rating, labels, title, rights...): embedded first."""
     extras: dict[str, Any] = {}
-    for source in meta.sources:
-        if source.signature is not None or source.label == EMBEDDED:
-            for k, value in source.extras.items():
-                extras.setdefault(k, value)
+    for source in meta.sources:  # embedded first, then the sidecars that exist
+        for k, value in source.extras.items():
+            extras.setdefault(k, value)
     return extras
 
 
@@ -220,16 +228,15 @@ def packet_updates(old: XmpSource, new: XmpSource) -> dict[Property, Value | Non
     return updates
 
 
-#: exiv2 key of each property a new sidecar copies -> (namespace URI, name)
-XMP_NS = {"xmp": "http://ns.adobe.com/xap/1.0/", "MicrosoftPhoto": MSPHOTO, "digiKam": DIGIKAM, "dc": DC,
-          "xmpRights": "http://ns.adobe.com/xap/1.0/rights/", "photoshop": "http://ns.adobe.com/photoshop/1.0/"}
-COPIED_PROPERTY = {k: (XMP_NS[k.split(".")[1]], k.split(".")[2]) for k in COPIED}
+#: exiv2 key of each property a new sidecar copies -> (namespace URI, name); exiv2's group is the usual prefix
+_URI_OF_PREFIX = {prefix: uri for uri, prefix in PREFERRED_PREFIX.items()}
+COPIED_PROPERTY = {k: (_URI_OF_PREFIX[k.split(".")[1]], k.split(".")[2]) for k in COPIED}
 
 
 def _extra_value(name: str) -> Callable[[Any], Value]:
     kind = COPIED[name]
     if kind == "LangAlt":
-        return lambda v: _lang_alt(_lang_alt_dict(v))
+        return lambda v: _lang_alt(lang_alt_items(v))
     if kind == "Seq":
         return lambda v: Seq(tuple(str(x) for x in (v if isinstance(v, list) else [v])))
     return lambda v: Text(str(v))
@@ -316,10 +323,7 @@ def _write_jpeg_header(path: Path, data: bytes, header: int, current: XmpSource,
     """
     new_header = _splice_jpeg_xmp(path, data[:header], current, wanted)
     if new_header is None:  # no packet photobrain can edit as text, or one too large for one segment
-        out = _edit_metadata(path, data[:header] + b"\xff\xd9", current, wanted)
-        if not out.endswith(b"\xff\xd9"):
-            raise MetadataWriteError(path, "exiv2 returned an unexpected JPEG header; the file was left untouched")
-        new_header = out[:-2]
+        new_header = _exiv2_header(path, data[:header], current, wanted)
     new_header = jpeg_xmp.refresh_iptc_digest(new_header)
     tail = memoryview(data)[header:]
     joint = new_header + bytes(tail[:4])
@@ -353,16 +357,16 @@ def _splice_jpeg_xmp(path: Path, head: bytes, current: XmpSource, wanted: XmpSou
     if new_packet is not None and PHOTOBRAIN_TOOLKIT in new_packet and jpeg_xmp.is_empty(new_packet):
         new_packet = None  # a packet photobrain created holds nothing any more: the JPEG had none
     if wanted.iptc_keywords is not None and wanted.iptc_keywords != current.iptc_keywords:
-        image = Exiv2Image(path, head + b"\xff\xd9")
-        try:
-            image.modify_iptc({"Iptc.Application2.Keywords": list(wanted.iptc_keywords)})
-            out = image.get_bytes()
-        finally:
-            image.close()
-        if not out.endswith(b"\xff\xd9"):
-            raise MetadataWriteError(path, "exiv2 returned an unexpected JPEG header; the file was left untouched")
-        head = out[:-2]
+        head = _exiv2_header(path, head, current, wanted)  # its XMP is replaced by the packet edited here
     return jpeg_xmp.replace_packet(head, new_packet)
+
+
+def _exiv2_header(path: Path, head: bytes, current: XmpSource, wanted: XmpSource) -> bytes:
+    """A JPEG header (everything before the first scan) with the owned fields changed by exiv2."""
+    out = _edit_metadata(path, head + b"\xff\xd9", current, wanted)
+    if not out.endswith(b"\xff\xd9"):
+        raise MetadataWriteError(path, "exiv2 returned an unexpected JPEG header; the file was left untouched")
+    return out[:-2]
 
 
 def _edit_metadata(path: Path, source: bytes, current: XmpSource, wanted: XmpSource) -> bytes:

@@ -366,3 +366,19 @@ def test_a_jpeg_without_xmp_has_none_again_after_untag(tmp_path: Path):
     assert "XMP-digiKam:TagsList" in exiftool(target)
     remove_tags(target)
     assert target.read_bytes() == original
+
+
+def test_a_leaf_an_earlier_photobrain_put_in_iim_keywords_goes_with_its_tag(tmp_path: Path):
+    target = tmp_path / "boats.jpg"
+    shutil.copy2(SAMPLES / KEYWORDED, target)
+    write(target, TagRequest(tags=(AITag(("animal", "dog"), 0.3, "clip:test", "v1"),)))
+    # earlier photobrain versions also added the leaf to the IIM keywords
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-IPTC:Keywords+=dog", str(target)], check=True)
+    toolkit = exiftool(target)["XMP-x:XMPToolkit"]
+    write(target, TagRequest(tags=(AITag(("animal", "cat"), 0.3, "clip:test", "v1"),)))
+    tags = exiftool(target)
+    assert tags["IPTC:Keywords"] == ["Lake District", "boats", "Anna"]  # exiv2 rewrote the IIM keywords...
+    digest = exiftool(target, "-IPTCDigest", "-CurrentIPTCDigest")
+    assert digest["Photoshop:IPTCDigest"] == digest["File:CurrentIPTCDigest"]
+    assert "AI/animal/cat" in tags["XMP-digiKam:TagsList"]
+    assert tags["XMP-x:XMPToolkit"] == toolkit  # ...but the XMP packet is still edited as text
