@@ -7,7 +7,7 @@ import secrets
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -95,7 +95,7 @@ class WriteResult:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOptions(),
