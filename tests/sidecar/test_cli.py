@@ -16,7 +16,7 @@ from xmp import WriteOptions, write_tags
 KEYWORDED = "landscapes/boats at evening glow.jpg"
 
 
-def photobrain(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def photobrain(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     return subprocess.run([sys.executable, "-m", "sidecar", *args], capture_output=True, text=True, cwd=cwd, env=env)
 
@@ -64,7 +64,7 @@ def test_help_does_not_import_torch_or_pyexiv2():
     code = ("import sys, runpy; sys.argv = ['photobrain', '--help']\n"
             "try:\n    runpy.run_module('sidecar', run_name='__main__')\nexcept SystemExit:\n    pass\n"
             "print(sorted(m for m in ('torch', 'open_clip', 'pyexiv2', 'faiss') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "Usage: photobrain" in out.stdout
     assert out.stdout.strip().endswith("[]")
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLES
+from conftest import SAMPLES
 from fake_gemini import BAD_KEY, ENVIRONMENT, PER_DAY, RETRY_7S, FakeGemini, error, ok
 
 from index.catalog import Catalog
@@ -75,7 +75,7 @@ def cli(*args: str, env_dir: Path, fake: FakeGemini | None = None, key: str | No
         env["GOOGLE_GEMINI_BASE_URL"] = fake.url
     if key:
         env["GEMINI_API_KEY"] = key
-    return subprocess.run([sys.executable, "-m", "sidecar", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "sidecar", *args], capture_output=True, text=True,
                           env=env, input=stdin or "")
 
 
@@ -373,7 +373,7 @@ def test_a_local_run_never_loads_the_cloud_client(env, photos, tiny_clip):
             "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
             "print('cloud client loaded:', 'google.genai' in sys.modules)")
     env_vars = {**os.environ, "PHOTOBRAIN_CACHE": str(env / "cache"), "PHOTOBRAIN_CONFIG": str(env / "none.toml")}
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, env=env_vars)
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env_vars)
     assert out.returncode == 0, out.stderr
     assert "cloud client loaded: False" in out.stdout
 
@@ -401,7 +401,7 @@ def test_a_cloud_run_talks_to_the_cloud_service_and_nothing_else(env, fake, phot
     out = subprocess.run(
         [sys.executable, "-m", "sidecar", "tag", str(photos), *model_args(tiny_clip), "--catalog", str(env / "c.db"),
          "--brain", "both", "--yes-cloud", "--jobs", "2", "--write", "sidecar"], capture_output=True, text=True,
-        cwd=ROOT, env={**{k: v for k, v in os.environ.items() if k not in ENVIRONMENT}, "PYTHONPATH": str(guard),
+        env={**{k: v for k, v in os.environ.items() if k not in ENVIRONMENT}, "PYTHONPATH": str(guard),
                        "PHOTOBRAIN_TEST_SOCKET_LOG": str(log), "GOOGLE_GEMINI_BASE_URL": fake.url,
                        "GEMINI_API_KEY": "k", "PHOTOBRAIN_CACHE": str(env / "cache"),
                        "PHOTOBRAIN_CONFIG": str(env / "none.toml")})
@@ -418,7 +418,7 @@ def cli_in_terminal(*args: str, answer: str, env_dir: Path, fake: FakeGemini) ->
     master, slave = os.openpty()
     try:
         process = subprocess.Popen([sys.executable, "-m", "sidecar", *args], stdin=slave, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+                                   stderr=subprocess.PIPE, text=True, env=env)
         os.write(master, answer.encode())
         out, err = process.communicate(timeout=300)
     finally:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLES
+from conftest import SAMPLES
 
 from index.catalog import Catalog
 from sidecar.tagger import TagOptions, run_tag
@@ -148,7 +148,7 @@ def test_dry_run_shows_differences_by_file_and_by_tag_and_writes_nothing(env, ti
     out = subprocess.run([sys.executable, "-m", "sidecar", "retag", "--catalog", str(env / "catalog.db"),
                           "--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path),
                           "--write", "sidecar", "--threshold", "0.3", "--dry-run", "--json"],
-                         capture_output=True, text=True, cwd=ROOT,
+                         capture_output=True, text=True,
                          env={**os.environ, "PHOTOBRAIN_CACHE": str(env / "cache"),
                               "PHOTOBRAIN_CONFIG": str(env / "none.toml")})
     assert out.returncode == 0, out.stderr
@@ -232,7 +232,7 @@ def test_the_old_models_embeddings_stay_until_pruned(env, tiny_clip, tmp_path_fa
 
     def prune(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "sidecar", "prune", *args, "--catalog", str(env / "catalog.db")],
-                              capture_output=True, text=True, cwd=ROOT,
+                              capture_output=True, text=True,
                               env={**os.environ, "PHOTOBRAIN_CONFIG": str(env / "none.toml")})
 
     out = prune(old_label, "--dry-run")

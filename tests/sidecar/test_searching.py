@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from PIL import Image
 
 from index.catalog import Catalog
@@ -60,7 +59,7 @@ def cli(tagged: Path, tiny_clip, *args: str) -> subprocess.CompletedProcess:
     model = ["--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path)]
     command, *rest = args
     return subprocess.run([sys.executable, "-m", "sidecar", command, *rest, *(model if command != "status" else [])],
-                          capture_output=True, text=True, cwd=ROOT, env=env)
+                          capture_output=True, text=True, env=env)
 
 
 # The tiny random-weight model puts every photo close to every other (cosine > 0.95), so nothing stands out
@@ -160,7 +159,7 @@ def test_similar_on_an_indexed_file_does_not_load_torch(tagged, tiny_clip):
             "try:\n    main()\nfinally:\n    print('TORCH' if 'torch' in sys.modules else 'NO TORCH', file=sys.stderr)\n")
     out = subprocess.run([sys.executable, "-c", code, str(tagged / "library" / ORIGINAL), str(tagged / "catalog.db"),
                           str(tiny_clip.config_path), str(tiny_clip.checkpoint_path)],
-                         capture_output=True, text=True, cwd=ROOT, env=env)
+                         capture_output=True, text=True, env=env)
     assert out.returncode == 0 and json.loads(out.stdout)["hits"], out.stderr
     assert "NO TORCH" in out.stderr
 
@@ -196,7 +195,7 @@ def start_service(base: Path, catalog: Path, tiny_clip) -> subprocess.Popen:
     env = {**os.environ, "PHOTOBRAIN_CACHE": str(base / "cache"), "PHOTOBRAIN_CONFIG": str(base / "none.toml")}
     process = subprocess.Popen([sys.executable, "-m", "sidecar", "serve", "--catalog", str(catalog),
                                 "--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path)],
-                               cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+                               env=env, stderr=subprocess.PIPE, text=True)
     line = process.stderr.readline()
     assert "listening" in line, line + process.stderr.read()
     return process
@@ -332,7 +331,7 @@ def test_open_shows_the_best_result_in_the_default_viewer(tagged, tiny_clip, tmp
            "PHOTOBRAIN_CONFIG": str(tagged / "none.toml"), "PHOTOBRAIN_CATALOG": str(tagged / "catalog.db")}
     out = subprocess.run([sys.executable, "-m", "sidecar", "search", "Anna", "--open", "--model",
                           str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path)],
-                         capture_output=True, text=True, cwd=ROOT, env=env)
+                         capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     for _ in range(50):
         if opened.exists():

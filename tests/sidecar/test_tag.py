@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLES, exiftool
+from conftest import SAMPLES, exiftool
 
 from index.catalog import Catalog
 from sidecar.tagger import TagOptions, run_tag
@@ -38,7 +38,7 @@ def options(library: Path, tiny_clip, catalog: Path, **overrides) -> TagOptions:
 def cli(*args: str, env_dir: Path, extra_env: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PHOTOBRAIN_CACHE": str(env_dir / "cache"), "PHOTOBRAIN_CONFIG": str(env_dir / "none.toml"),
            **(extra_env or {})}
-    return subprocess.run([sys.executable, "-m", "sidecar", *args], capture_output=True, text=True, cwd=ROOT, env=env)
+    return subprocess.run([sys.executable, "-m", "sidecar", *args], capture_output=True, text=True, env=env)
 
 
 def model_args(tiny_clip) -> list[str]:
@@ -223,7 +223,7 @@ def test_a_run_killed_mid_batch_resumes_without_damage(env, library, tiny_clip):
     hashes = {p: content_hash(p) for p in library.rglob("*") if p.is_file() and p.suffix not in (".md",)}
     child = subprocess.Popen([sys.executable, "-m", "sidecar", "tag", str(library), *model_args(tiny_clip),
                               "--catalog", str(catalog), "--jobs", "1", "--threshold", "0.05", "-q"],
-                             cwd=ROOT, env={**os.environ, "PHOTOBRAIN_CACHE": str(env / "cache"),
+                             env={**os.environ, "PHOTOBRAIN_CACHE": str(env / "cache"),
                                             "PHOTOBRAIN_CONFIG": str(env / "none.toml")},
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 60

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SAMPLES, exiftool
+from conftest import SAMPLES, exiftool
 
 from index.catalog import Catalog
 from sidecar.tagger import TagOptions, run_tag
@@ -118,7 +118,7 @@ def test_dry_run_changes_nothing_and_a_bad_file_does_not_stop_the_run(env, tiny_
     locked.chmod(0o444)
     before = snapshot(library)
     out = subprocess.run([sys.executable, "-m", "sidecar", "untag", str(library), "--dry-run", "--json",
-                          "--catalog", str(env / "catalog.db")], capture_output=True, text=True, cwd=ROOT,
+                          "--catalog", str(env / "catalog.db")], capture_output=True, text=True,
                          env={**os.environ, "PHOTOBRAIN_CONFIG": str(env / "none.toml")})
     data = json.loads(out.stdout)
     assert snapshot(library) == before and data["dry_run"]

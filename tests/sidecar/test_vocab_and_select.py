@@ -142,14 +142,13 @@ def test_vocab_check_and_show_on_the_command_line(tmp_path: Path):
     import subprocess
     import sys
 
-    from conftest import ROOT
 
     good = tmp_path / "good.txt"
     good.write_text("@version mine-2\n[pets] {a photo of {}.}\nRex (our dog) @0.7, Tom\n@exclude pets/Tom\n")
     bad = tmp_path / "bad.txt"
     bad.write_text("[pets]\nRex (our dog\n")
     run = lambda *a: subprocess.run([sys.executable, "-m", "sidecar", "vocab", *a], capture_output=True,  # noqa: E731
-                                    text=True, cwd=ROOT)
+                                    text=True)
     out = run("check", str(good))
     assert out.returncode == 0 and "ok; version mine-2, 2 concepts" in out.stdout and "1 excluded" in out.stdout
     out = run("check", str(bad))
