@@ -14,118 +14,16 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from xmp.errors import PhotobrainError
 
-SCHEMA_VERSION = 4
-VID_MASK = (1 << 63) - 1
+from .migrations import MIGRATIONS, SCHEMA_VERSION
 
-MIGRATIONS: dict[int, str] = {
-    1: """
-    CREATE TABLE images (
-        hash TEXT PRIMARY KEY,
-        width INTEGER, height INTEGER, format TEXT,
-        added TEXT NOT NULL
-    );
-    CREATE TABLE files (
-        id INTEGER PRIMARY KEY,
-        path BLOB NOT NULL UNIQUE,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        hash TEXT REFERENCES images(hash),
-        status TEXT NOT NULL,          -- ok | failed | missing
-        error TEXT,
-        tagset TEXT,                   -- fingerprint of the model, vocabulary and settings last applied
-        run INTEGER,
-        updated TEXT NOT NULL
-    );
-    CREATE INDEX files_hash ON files(hash);
-    CREATE TABLE models (
-        id INTEGER PRIMARY KEY,
-        fingerprint TEXT NOT NULL UNIQUE,
-        label TEXT NOT NULL,
-        dim INTEGER NOT NULL
-    );
-    CREATE TABLE embeddings (
-        hash TEXT NOT NULL,
-        model_id INTEGER NOT NULL REFERENCES models(id),
-        vector BLOB NOT NULL,
-        PRIMARY KEY (hash, model_id)
-    ) WITHOUT ROWID;
-    CREATE TABLE tags (
-        hash TEXT NOT NULL,
-        model_id INTEGER NOT NULL REFERENCES models(id),
-        path TEXT NOT NULL,            -- full path, "/"-joined, e.g. AI/animal/mammal/dog
-        score REAL NOT NULL,
-        implied INTEGER NOT NULL,
-        source TEXT NOT NULL,
-        vocab TEXT NOT NULL,
-        PRIMARY KEY (hash, model_id, path)
-    ) WITHOUT ROWID;
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        command TEXT NOT NULL,
-        started TEXT NOT NULL,
-        finished TEXT,
-        summary TEXT
-    );
-    """,
-    # 2: search. Every image with an embedding gets a vector id (the FAISS id: 63 bits of a hash of the content
-    # hash, probed on collision, so two images never share one), a sequence number telling the index what it has
-    # not seen yet, and the text the keyword channel searches, per file.
-    2: """
-    CREATE TABLE vectors (
-        vid INTEGER PRIMARY KEY,
-        hash TEXT NOT NULL UNIQUE
-    );
-    -- a rowid table: 2 KB vectors in a WITHOUT ROWID b-tree took 2.3 times their size on disk
-    CREATE TABLE embeddings_v2 (
-        id INTEGER PRIMARY KEY,
-        hash TEXT NOT NULL,
-        model_id INTEGER NOT NULL REFERENCES models(id),
-        seq INTEGER NOT NULL DEFAULT 0,
-        vector BLOB NOT NULL,
-        UNIQUE (hash, model_id)
-    );
-    INSERT INTO embeddings_v2 (hash, model_id, vector) SELECT hash, model_id, vector FROM embeddings;
-    DROP TABLE embeddings;
-    ALTER TABLE embeddings_v2 RENAME TO embeddings;
-    CREATE INDEX embeddings_seq ON embeddings(model_id, seq);
-    CREATE VIRTUAL TABLE file_text USING fts5(
-        name, folders, keywords, tags, caption,
-        tokenize = 'porter unicode61 remove_diacritics 2'
-    );
-    """,
-    # 3: the opt-in cloud brain. What a cloud model answered for an image (its raw keywords, caption and alt
-    # text), so a re-run sends only images not answered yet and every later run writes the answer again.
-    # status 'refused': the model withheld an answer for the image's content (a safety block); not sent again.
-    3: """
-    CREATE TABLE cloud_answers (
-        hash TEXT NOT NULL,
-        model TEXT NOT NULL,           -- e.g. gemini:gemini-2.5-flash-lite
-        status TEXT NOT NULL,          -- answered | refused
-        keywords TEXT NOT NULL,        -- JSON: a list of keyword paths, as the model returned them
-        caption TEXT NOT NULL,
-        alt_text TEXT NOT NULL,
-        reason TEXT,
-        answered TEXT NOT NULL,
-        PRIMARY KEY (hash, model)
-    ) WITHOUT ROWID;
-    """,
-    # 4: AI tags the user deleted in their photo manager, per image. photobrain:Rejected in the file says the
-    # same, but an untag removes it: the user's decision outlives it here, until tag --forget-rejections.
-    4: """
-    CREATE TABLE rejections (
-        hash TEXT NOT NULL,
-        path TEXT NOT NULL,            -- the AI path, "/"-joined, e.g. AI/animal/mammal/dog
-        PRIMARY KEY (hash, path)
-    ) WITHOUT ROWID;
-    """,
-}
+VID_MASK = (1 << 63) - 1
 
 
 class CatalogError(PhotobrainError):
@@ -160,6 +58,23 @@ class CloudRow:
 
 
 @dataclass(frozen=True)
+class LibraryRow:
+    """A library root: a folder the user tagged, with its profile (how it is tagged)."""
+
+    id: int
+    root: Path
+    profile: dict
+    created: str
+    updated: str
+    last_run: str | None
+    last_summary: dict | None
+
+    def holds(self, path: Path) -> bool:
+        """True when ``path`` (absolute) is the root or lies below it."""
+        return _under(encode_path(path), encode_path(self.root))
+
+
+@dataclass(frozen=True)
 class ModelRow:
     id: int
     fingerprint: str
@@ -169,7 +84,7 @@ class ModelRow:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def encode_path(path: Path) -> bytes:
@@ -178,6 +93,10 @@ def encode_path(path: Path) -> bytes:
 
 def decode_path(blob: bytes) -> Path:
     return Path(os.fsdecode(blob))
+
+
+def _under(path: bytes, root: bytes) -> bool:
+    return path == root or path.startswith(root.rstrip(b"/") + b"/")
 
 
 class Catalog:
@@ -463,6 +382,71 @@ class Catalog:
     def hash_of(self, path: Path) -> str | None:
         row = self.db.execute("SELECT hash FROM files WHERE path = ?", (encode_path(path),)).fetchone()
         return None if row is None else row[0]
+
+    # libraries: the folders the user tagged, each with its profile -------------------------------------
+
+    def libraries(self) -> list[LibraryRow]:
+        """Every library root, outermost first; none in a catalog from before libraries (read-only look)."""
+        try:
+            rows = self.db.execute("SELECT id, root, profile, created, updated, last_run, last_summary FROM libraries "
+                                   "ORDER BY root").fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [LibraryRow(int(i), decode_path(root), json.loads(profile), created, updated, last_run,
+                           json.loads(summary) if summary else None)
+                for i, root, profile, created, updated, last_run, summary in rows]
+
+    def library_of(self, path: Path) -> LibraryRow | None:
+        """The library ``path`` lies in: the deepest root at or above it."""
+        holding = [lib for lib in self.libraries() if lib.holds(Path(os.path.abspath(path)))]
+        return max(holding, key=lambda lib: len(encode_path(lib.root)), default=None)
+
+    def add_library(self, root: Path, profile: dict) -> int:
+        with self.db:
+            cursor = self.db.execute("INSERT INTO libraries (root, profile, created, updated) VALUES (?, ?, ?, ?)",
+                                     (encode_path(root), json.dumps(profile, sort_keys=True), now(), now()))
+        assert cursor.lastrowid is not None
+        return int(cursor.lastrowid)
+
+    def set_profile(self, library: int, profile: dict) -> None:
+        with self.db:
+            self.db.execute("UPDATE libraries SET profile = ?, updated = ? WHERE id = ?",
+                            (json.dumps(profile, sort_keys=True), now(), library))
+
+    def remove_library(self, library: int) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM libraries WHERE id = ?", (library,))
+
+    def library_ran(self, library: int, summary: dict) -> None:
+        with self.db:
+            self.db.execute("UPDATE libraries SET last_run = ?, last_summary = ? WHERE id = ?",
+                            (now(), json.dumps(summary), library))
+
+    def move_library(self, library: int, old_root: Path, new_root: Path) -> int:
+        """The library's folder moved: its root and every file row below it follow; returns the files moved."""
+        old, new = encode_path(old_root), encode_path(new_root)
+        rows = self.db.execute("SELECT id, path FROM files WHERE path = ? OR (path >= ? AND path < ?)",
+                               (old, old + b"/", old + b"0")).fetchall()
+        with self.db:
+            self.db.executemany("UPDATE files SET path = ? WHERE id = ?", [(new + bytes(p)[len(old):], i) for i, p in rows])
+            self.db.execute("UPDATE libraries SET root = ?, updated = ? WHERE id = ?", (new, now(), library))
+        return len(rows)
+
+    def library_counts(self, root: Path) -> dict[str, int]:
+        """Files at or below ``root`` by status (ok, failed, missing)."""
+        prefix = encode_path(root)
+        counts = {"ok": 0, "failed": 0, "missing": 0}
+        counts.update({status: int(n) for status, n in self.db.execute(
+            "SELECT status, count(*) FROM files WHERE path = ? OR (path >= ? AND path < ?) GROUP BY status",
+            (prefix, prefix + b"/", prefix + b"0"))})
+        return counts
+
+    def rename_rejections(self, old_root: str, new_root: str) -> None:
+        """The keyword root changed: the user's rejections follow (AI/animal/dog becomes Auto/animal/dog)."""
+        rows = [(h, p) for h, p in self.db.execute("SELECT hash, path FROM rejections") if p.startswith(old_root + "/")]
+        with self.db:
+            self.db.executemany("INSERT OR IGNORE INTO rejections VALUES (?, ?)",
+                                [(h, new_root + p[len(old_root):]) for h, p in rows])
 
     # settings remembered per catalog (per library) -------------------------------------------------
 

@@ -31,9 +31,25 @@ def library_status(catalog_path: Path) -> dict:
                 pass
             models.append({"label": model.label, "fingerprint": model.fingerprint, "dim": model.dim,
                            "embeddings": model.embeddings, "index": index})
+        libraries = _libraries(catalog)
         cloud = catalog.cloud_counts()
         row = db.execute("SELECT command, started, finished, summary FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         last_run = dict(zip(("command", "started", "finished", "summary"), row, strict=True)) if row else None
     sizes = sum(p.stat().st_size for p in (catalog_path, Path(f"{catalog_path}-wal")) if p.exists())
     return {"catalog": str(catalog_path), "catalog_bytes": sizes, "counts": counts, "models": models,
-            "cloud_answers": cloud, "last_run": last_run}
+            "cloud_answers": cloud, "last_run": last_run, "libraries": libraries}
+
+
+def libraries_of(catalog_path: Path) -> list[dict]:
+    """The catalog's libraries (see :func:`library_status`); none when there is no catalog."""
+    opened = Catalog.open_readonly(catalog_path)
+    if opened is None:
+        return []
+    with opened:
+        return _libraries(opened)
+
+
+def _libraries(catalog: Catalog) -> list[dict]:
+    return [{"root": str(lib.root), "exists": lib.root.is_dir(), "profile": lib.profile,
+             "counts": catalog.library_counts(lib.root), "created": lib.created, "last_run": lib.last_run,
+             "last_summary": lib.last_summary} for lib in catalog.libraries()]
