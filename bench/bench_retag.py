@@ -45,6 +45,7 @@ def main() -> None:
     from index.catalog import Catalog
     from sidecar.brains.local import ModelSpec
     from sidecar.select import SelectionRule, select
+    from sidecar.settings import Config, resolve_settings
     from sidecar.tagger import TagOptions, settings_fingerprint
     from sidecar.vocab import load_vocabulary
 
@@ -86,6 +87,10 @@ def main() -> None:
                 catalog.record_file(path, size=st.st_size, mtime_ns=st.st_mtime_ns, digest=digest, status="ok",
                                     tagset=tagset)
                 catalog.store_embedding(digest, model_id, vector)
+            # the library as a tag run records it (retag without PATH retags every library)
+            settings = resolve_settings({"model": ARCH, "pretrained": str(checkpoint), "write": "none"}, None, Config(),
+                                        catalog=options.catalog)
+            catalog.add_library(library, {**settings.profile_values(), "model_fingerprint": fingerprint})
             catalog.commit()
         env = {**os.environ, "PHOTOBRAIN_CACHE": str(cache), "PHOTOBRAIN_CONFIG": str(work / "none.toml")}
         command = [sys.executable, "-m", "sidecar", "retag", "--catalog", str(options.catalog), "--model", ARCH,

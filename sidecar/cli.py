@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .cli_options import catalog_option, given
 from .cloud.cli import cloud_options
 from .cloud.cli import register as register_cloud_commands
 from .search_cli import register as register_search_commands
@@ -21,6 +22,16 @@ from .search_cli import register as register_search_commands
 class Context:
     def __init__(self, verbose: bool):
         self.verbose = verbose
+        self._config = None
+
+    @property
+    def config(self):
+        """The config file, read on first need (a command that resolves no setting never reads it)."""
+        if self._config is None:
+            from .settings import Config
+
+            self._config = Config.load(warn=lambda m: click.echo(m, err=True))
+        return self._config
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,7 +52,8 @@ WRITE_MODES = ["embed", "sidecar", "auto", "none"]
 
 
 def tag_options(func):
-    """The options of tag and retag (defaults also from the config file)."""
+    """The options of tag and retag. One not given comes from the library's profile, then the config file, then the
+    default shown."""
     for option in reversed([
         click.option("--model", help="open_clip architecture name, or a model config .json file. [default: ViT-B-32-256]"),
         click.option("--pretrained", help="open_clip pretrained tag (weights fetched once by 'models pull'), "
@@ -50,7 +62,9 @@ def tag_options(func):
                      help="Where tags go: into the image, into .xmp sidecars, embed where possible, or nowhere (index only)."),
         click.option("--sidecar-name", type=click.Choice(["ext", "base", "both"]), default="ext", show_default=True,
                      help="Sidecar naming: name.ext.xmp (digiKam, darktable), name.xmp (Lightroom), or both."),
-        click.option("--root", default="AI", show_default=True, help="Keyword root the AI tags go under."),
+        click.option("--root", "keyword_root", default="AI", show_default=True, help="Keyword root the AI tags go under."),
+        click.option("--migrate", is_flag=True, help="Allow this run to change where a library's tags live (--write, "
+                     "--sidecar-name, --root differing from its profile): they are moved, not copied."),
         click.option("--vocab", type=click.Path(path_type=Path, dir_okay=False), help="A vocabulary file to use instead "
                      "of (or, with '@extends builtin', on top of) the built-in one."),
         click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
@@ -60,8 +74,7 @@ def tag_options(func):
         click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing (no XMP, no catalog)."),
         click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result."),
         click.option("--jobs", type=click.IntRange(1), help="Worker processes. [default: number of CPU cores]"),
-        click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
-                     help="The catalog database. [default: in the platform's data folder]"),
+        catalog_option(),
         click.option("--keep-mtime", is_flag=True, help="Keep image files' modification time when embedding."),
         click.option("--max-megapixels", type=click.FloatRange(1), default=250, show_default=True,
                      help="Refuse larger images (decompression-bomb guard)."),
@@ -77,8 +90,8 @@ def tag_options(func):
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @tag_options
 @cloud_options
-@click.pass_obj
-def tag(obj: Context, paths: tuple[Path, ...], **settings) -> None:
+@click.pass_context
+def tag(ctx: click.Context, paths: tuple[Path, ...], **options) -> None:
     """Tag the photos under PATHS on this machine and write the tags into their XMP.
 
     Files unchanged since the last run are skipped without being read; moved,
@@ -88,103 +101,152 @@ def tag(obj: Context, paths: tuple[Path, ...], **settings) -> None:
     With --brain gemini or both, a small metadata-free copy of each photo not
     answered before goes to Google's Gemini API, after your consent; every
     request is logged ('photobrain privacy').
+
+    The first tag of a folder records it as a library, with how it is tagged (model, brain, --write,
+    --sidecar-name, --root, --threshold, --max-tags, --vocab); later commands on any path in it use that.
     """
-    _tag(paths, catalogued_only=False, **settings)
+    _tag(ctx, paths, catalogued_only=False)
 
 
 @cli.command("retag")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @tag_options
 @cloud_options
-@click.pass_obj
-def retag(obj: Context, paths: tuple[Path, ...], **settings) -> None:
+@click.pass_context
+def retag(ctx: click.Context, paths: tuple[Path, ...], **options) -> None:
     """Recompute the AI tags of tagged photos (all of them, or those under PATHS) with new settings.
 
     With the same model, tags come from the stored embeddings: no image is
     decoded, and only files whose tags change are rewritten. With another
     --model, images are embedded again (the old model's embeddings stay).
-    Files photobrain has not tagged yet are skipped.
+    Files photobrain has not tagged yet are skipped. Settings given here are recorded in the library's profile.
     """
-    _tag(paths, catalogued_only=True, **settings)
+    _tag(ctx, paths, catalogued_only=True)
 
 
-def _tag(paths: tuple[Path, ...], *, catalogued_only: bool, model, pretrained, write, sidecar_name, root, vocab,
-         threshold, max_tags, dry_run, as_json, jobs, catalog, keep_mtime, max_megapixels, quiet, forget_rejections=False,
-         brain="local",
-         cloud_model=None, yes_cloud=False, estimate=False, max_cost=None) -> None:
-    from .cloud.cli import cloud_settings, cloud_summary, prepare_cloud_run, print_estimate, report_cloud_files, resume_hint
-    from .places import default_catalog
+def _tag(ctx: click.Context, paths: tuple[Path, ...], *, catalogued_only: bool) -> None:
+    from .cloud.cli import prepare_cloud_run, print_estimate, resume_hint
+    from .libraries import plan_runs, run_library
     from .progress import Progress
-    from .tagger import TagOptions, run_tag
 
-    catalog = catalog or default_catalog()
-    cloud = cloud_settings(brain, cloud_model, max_cost, _CONFIG)
-    if estimate:
-        print_estimate(paths, catalog, cloud, as_json)
+    obj: Context = ctx.obj
+    params = ctx.params
+    dry_run, as_json = params["dry_run"], params["as_json"]
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    runs = plan_runs(paths, given(ctx), obj.config, retag=catalogued_only, migrate=params["migrate"], log=log)
+    if not runs:
+        click.echo("no library to retag: run 'photobrain tag FOLDER' first"
+                   + (" (a catalog from an older photobrain records none: tag each library once with the settings "
+                      "you tagged it with)" if not paths else ""), err=True)
         return
-    if cloud.uses_cloud and not dry_run:
-        prepare_cloud_run(catalog, cloud, yes_cloud)
-    options = TagOptions(paths=paths, catalog=catalog, model=model, pretrained=pretrained,
-                         write=write, sidecar_name=sidecar_name, root=root, vocab=vocab, threshold=threshold,
-                         max_tags=max_tags, dry_run=dry_run, jobs=jobs, keep_mtime=keep_mtime,
-                         max_megapixels=max_megapixels, catalogued_only=catalogued_only, cloud=cloud,
-                         forget_rejections=forget_rejections)
-    result = run_tag(options, progress=Progress(enabled=None if not quiet else False))
-    for failure in result.failed:
-        _report_plain(failure.path, failure.reason or "failed", failure.hint)
-    tally = result.cloud
-    if tally is not None and not as_json:
-        report_cloud_files(result.files)
+    if params["estimate"]:
+        for run in runs:
+            print_estimate(run.paths, run.catalog, run.settings.cloud_options(), as_json)
+        return
+    for run in runs:
+        _announce(run, dry_run)
+        cloud = run.settings.cloud_options()
+        if cloud.uses_cloud and not dry_run:
+            prepare_cloud_run(run.catalog, cloud, params["yes_cloud"])
+    results = []
+    for run in runs:
+        result = run_library(run, dry_run=dry_run, catalogued_only=catalogued_only,
+                             forget_rejections=params["forget_rejections"],
+                             progress=Progress(enabled=None if not params["quiet"] else False), log=log)
+        results.append((run, result))
+        if result.interrupted:
+            break
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        if dry_run:
-            for outcome in result.files:
-                if outcome.written:
-                    changes = [f"+{t}" for t in outcome.added] + [f"-{t}" for t in outcome.removed]
-                    click.echo(f"{outcome.path}: would write {', '.join(outcome.written)}"
-                               + (f" ({' '.join(changes)})" if changes else ""))
-            by_tag = result.changes_by_tag()
-            if by_tag:
-                click.echo("by tag: " + ", ".join(
-                    f"{tag} {'+' + str(n['added']) if n['added'] else ''}{' ' if n['added'] and n['removed'] else ''}"
-                    f"{'-' + str(n['removed']) if n['removed'] else ''}" for tag, n in by_tag.items()))
-        counts = result.summary()
-        rate = f", {result.embedded / result.seconds:.1f} images/s" if result.embedded and result.seconds else ""
-        skipped = f", skipped {counts['skipped']} not tagged yet" if counts["skipped"] else ""
-        click.echo(f"{'dry run: ' if dry_run else ''}tagged {counts['tagged']}, unchanged {counts['unchanged']}, "
-                   f"moved {counts['moved']}, duplicates {counts['duplicate']}, failed {counts['failed']}{skipped} "
-                   f"({result.embedded} images through {result.model} in {result.seconds:.1f} s{rate})")
-        if tally is not None:
-            click.echo(cloud_summary(tally, cloud, dry_run))
-    if result.interrupted:
+        data = [result.to_dict() for _, result in results]
+        click.echo(json.dumps(data[0] if len(data) == 1 else {"libraries": data}, ensure_ascii=False, indent=2))
+    for run, result in results:
+        for failure in result.failed:
+            _report_plain(failure.path, failure.reason or "failed", failure.hint)
+        if not as_json:
+            _render_tag_result(result, run.settings.cloud_options(), dry_run, len(results) > 1)
+    final = [result for _, result in results]
+    if any(r.interrupted for r in final):
         click.echo("interrupted: run the same command again to continue where it stopped", err=True)
         sys.exit(130)
-    if tally is not None and tally.stopped:
-        _report_plain(None, f"the cloud brain stopped: {tally.stopped}", resume_hint(tally))
+    stopped = [r.cloud for r in final if r.cloud is not None and r.cloud.stopped]
+    if stopped:
+        _report_plain(None, f"the cloud brain stopped: {stopped[0].stopped}", resume_hint(stopped[0]))
         sys.exit(1)
-    if result.failed or (tally is not None and tally.unanswered):
+    if any(r.failed or (r.cloud is not None and r.cloud.unanswered) for r in final):
         sys.exit(1)
+
+
+def _announce(run, dry_run: bool) -> None:
+    """Say on stderr what a run records about its library: a new one, changed settings, a move."""
+    settings = run.settings
+    would = "would record" if dry_run else "recorded"
+    if run.library_id is None:
+        absorbed = (f" (taking over {', '.join(str(lib.root) for lib in run.absorbed)})" if run.absorbed else "")
+        click.echo(f"photobrain: new library {run.root}{absorbed}: tags {settings.where()}; {would} for later "
+                   "commands ('photobrain libraries')", err=True)
+    elif run.moved_from is not None:
+        click.echo(f"photobrain: {run.root} is the library that was at {run.moved_from}: tagged with its settings",
+                   err=True)
+    changed = {k: v for k, v in run.changes.items()}
+    if changed and run.library_id is not None:
+        click.echo(f"photobrain: {run.root}: " + ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+                   + f" ({would} in the library's profile)", err=True)
+
+
+def _render_tag_result(result, cloud, dry_run: bool, named: bool) -> None:
+    from .cloud.cli import cloud_summary, report_cloud_files
+
+    if result.cloud is not None:
+        report_cloud_files(result.files)
+    if named:
+        click.echo(f"library {result.library}:")
+    if dry_run:
+        for outcome in result.files:
+            if outcome.written:
+                changes = [f"+{t}" for t in outcome.added] + [f"-{t}" for t in outcome.removed]
+                click.echo(f"{outcome.path}: would write {', '.join(outcome.written)}"
+                           + (f" ({' '.join(changes)})" if changes else ""))
+        by_tag = result.changes_by_tag()
+        if by_tag:
+            click.echo("by tag: " + ", ".join(
+                f"{tag} {'+' + str(n['added']) if n['added'] else ''}{' ' if n['added'] and n['removed'] else ''}"
+                f"{'-' + str(n['removed']) if n['removed'] else ''}" for tag, n in by_tag.items()))
+    counts = result.summary()
+    rate = f", {result.embedded / result.seconds:.1f} images/s" if result.embedded and result.seconds else ""
+    skipped = f", skipped {counts['skipped']} not tagged yet" if counts["skipped"] else ""
+    click.echo(f"{'dry run: ' if dry_run else ''}tagged {counts['tagged']}, unchanged {counts['unchanged']}, "
+               f"moved {counts['moved']}, duplicates {counts['duplicate']}, failed {counts['failed']}{skipped} "
+               f"({result.embedded} images through {result.model} in {result.seconds:.1f} s{rate})")
+    if result.cloud is not None:
+        click.echo(cloud_summary(result.cloud, cloud, dry_run))
 
 
 @cli.command("untag")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result.")
-@click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
-              help="The catalog to tell (so a later tag writes the tags again). [default: in the data folder]")
+@catalog_option("The catalog to tell (so a later tag writes the tags again). [default: the one holding the paths' "
+                "library, else the config file's, else the data folder's]")
 @click.option("--keep-mtime", is_flag=True, help="Keep image files' modification time when rewriting them.")
-def untag(paths: tuple[Path, ...], dry_run: bool, as_json: bool, catalog: Path | None, keep_mtime: bool) -> None:
+@click.pass_context
+def untag(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, as_json: bool, catalog: Path | None,
+          keep_mtime: bool) -> None:
     """Remove every tag, caption and provenance entry photobrain wrote under PATHS.
 
     Embedded XMP and sidecars alike; a sidecar photobrain created that holds
     nothing else is deleted. Everything else in the files stays as it was.
+    The library's profile stays: a later 'photobrain tag' writes the tags again the same way.
     """
-    from .places import default_catalog
+    from .libraries import home_catalog, locate
+    from .settings import resolve_settings
     from .untagger import UntagOptions, run_untag
 
-    result = run_untag(UntagOptions(paths=paths, catalog=catalog or default_catalog(), dry_run=dry_run,
-                                    keep_mtime=keep_mtime))
+    flags, config = given(ctx), ctx.obj.config
+    located = locate(paths[0], flags.get("catalog"), config)
+    where = located.catalog if located else home_catalog(flags.get("catalog"), config)
+    settings = resolve_settings(flags, None, config, catalog=where)
+    result = run_untag(UntagOptions(paths=paths, catalog=settings.catalog, dry_run=dry_run,
+                                    keep_mtime=settings.keep_mtime))
     for failure in result.failed:
         _report_plain(failure.path, failure.reason or "failed", failure.hint)
     if as_json:
@@ -204,10 +266,10 @@ def untag(paths: tuple[Path, ...], dry_run: bool, as_json: bool, catalog: Path |
 
 @cli.command("prune")
 @click.argument("model_label")
-@click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
-              help="The catalog database. [default: in the platform's data folder]")
+@catalog_option("The catalog database. [default: the config file's, else the data folder's]")
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
-def prune(model_label: str, catalog: Path | None, dry_run: bool) -> None:
+@click.pass_obj
+def prune(obj: Context, model_label: str, catalog: Path | None, dry_run: bool) -> None:
     """Delete a model's embeddings, tags and search index from the catalog (MODEL_LABEL as 'status' shows it).
 
     Photos keep the tags in their XMP; a later retag with that model embeds them again.
@@ -216,9 +278,9 @@ def prune(model_label: str, catalog: Path | None, dry_run: bool) -> None:
     from index.store import files_for, remove_index
     from xmp.errors import PhotobrainError
 
-    from .places import default_catalog
+    from .libraries import home_catalog
 
-    path = catalog or default_catalog()
+    path = home_catalog(catalog, obj.config)
     with Catalog.open_existing(path, exclusive=True) as opened:
         known = opened.models()
         found = [m for m in known if m.label == model_label]
@@ -400,43 +462,6 @@ def _report_plain(path, reason: str, hint: str | None) -> None:
         click.echo(f"  hint: {hint}", err=True)
 
 
-CONFIG_KEYS = {"model", "pretrained", "write", "sidecar_name", "root", "vocab", "threshold", "max_tags", "jobs",
-               "catalog", "keep_mtime", "max_megapixels",
-               # the cloud brain (tag and retag)
-               "brain", "cloud_model", "max_cost", "gemini_api_key", "gemini_price", "cloud_jobs"}
-_CONFIG: dict = {}  # the config file as read: {"path": ..., "data": {...}}
-
-
-def load_config() -> dict:
-    """Defaults for ``photobrain tag`` from the config file (command-line options win)."""
-    import tomllib
-
-    from xmp.errors import PhotobrainError
-
-    from .places import config_file
-
-    path = config_file()
-    if not path.is_file():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PhotobrainError(path, f"cannot read the config file ({exc})", "fix or remove it") from exc
-    unknown = set(data) - CONFIG_KEYS
-    if unknown:
-        raise PhotobrainError(path, f"unknown setting(s) {', '.join(sorted(unknown))}",
-                              f"known settings: {', '.join(sorted(CONFIG_KEYS))}")
-    _CONFIG.update(path=path, data=data)
-    if "gemini_api_key" in data and os.name == "posix" and path.stat().st_mode & 0o077:
-        click.echo(f"warning: {path} holds a Gemini API key and other users can read it: chmod 600 {path}", err=True)
-    search = {key: data[key] for key in ("model", "pretrained", "catalog") if key in data}
-    tag_defaults = {k: v for k, v in data.items() if k not in ("gemini_api_key", "gemini_price", "cloud_jobs")}
-    untag = {k: v for k, v in data.items() if k in ("catalog", "keep_mtime")}
-    return {"tag": tag_defaults, "retag": tag_defaults, "untag": untag,
-            "search": search, "similar": search, "serve": search,
-            "status": {k: v for k, v in search.items() if k == "catalog"}, "index": {"rebuild": search}}
-
-
 register_search_commands(cli)
 register_cloud_commands(cli)
 
@@ -451,7 +476,7 @@ def main() -> None:
 
     verbose = "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]
     try:
-        cli.main(standalone_mode=False, default_map=load_config())
+        cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -30,8 +30,12 @@ def config_file() -> Path:
     return Path(os.environ.get("PHOTOBRAIN_CONFIG") or _base("config") / APP / "config.toml")
 
 
+def data_dir() -> Path:
+    return _base("data") / APP
+
+
 def default_catalog() -> Path:
-    return Path(os.environ.get("PHOTOBRAIN_CATALOG") or _base("data") / APP / "catalog.db")
+    return Path(os.environ.get("PHOTOBRAIN_CATALOG") or data_dir() / "catalog.db")
 
 
 def cache_dir() -> Path:

@@ -9,17 +9,16 @@ from pathlib import Path
 
 import click
 
-SEARCH_KEYS = ("model", "pretrained", "catalog")
+from .cli_options import catalog_option, given
 
 
 def common(func):
-    """--catalog, --model and --pretrained, shared by every search command (also set in the config file)."""
-    func = click.option("--pretrained", help="The weights you tagged with (tag or checkpoint FILE). "
-                        "[default: the config file's, else datacomp_s34b_b86k]")(func)
-    func = click.option("--model", help="The model you tagged with. [default: the config file's, else ViT-B-32-256]")(func)
-    func = click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
-                        help="The catalog database. [default: in the platform's data folder]")(func)
-    return func
+    """--catalog, --model and --pretrained, shared by every search command."""
+    func = click.option("--pretrained", help="The weights to search with (tag or checkpoint FILE). "
+                        "[default: those the library was last tagged with]")(func)
+    func = click.option("--model", help="The model to search with. [default: the one the library was last tagged "
+                        "with, else the config file's, else ViT-B-32-256]")(func)
+    return catalog_option()(func)
 
 
 def result_options(matching: str, best: str):
@@ -39,11 +38,13 @@ def result_options(matching: str, best: str):
     return decorate
 
 
-def _settings(catalog: Path | None, model: str | None, pretrained: str | None):
-    from .places import default_catalog
+def _settings(ctx: click.Context, path: Path | None = None, *, must_be_in_library: bool = False):
+    """The catalog and model of ``path``'s library (flags first): see sidecar/settings.py for the precedence."""
+    from .libraries import search_settings
     from .searching import SearchSettings
 
-    return SearchSettings(catalog=catalog or default_catalog(), model=model, pretrained=pretrained)
+    settings = search_settings(given(ctx), ctx.obj.config, path=path, must_be_in_library=must_be_in_library)
+    return SearchSettings(catalog=settings.catalog, model=settings.model, pretrained=settings.pretrained)
 
 
 def _run(settings, endpoint: str, payload: dict, call):
@@ -84,12 +85,17 @@ def register(cli: click.Group) -> None:
     @cli.command("search")
     @click.argument("query")
     @result_options("match semantically", "the best result")
-    def search(query, count, in_folder, cutoff, as_json, open_first, catalog, model, pretrained) -> None:
-        """Find photos by what they show ("red bicycle against a sunset") or by keyword ("Anna")."""
+    @click.pass_context
+    def search(ctx, query, count, in_folder, cutoff, as_json, open_first, catalog, model, pretrained) -> None:
+        """Find photos by what they show ("red bicycle against a sunset") or by keyword ("Anna").
+
+        With --in, the folder's library says which catalog and model to use; without, the catalog's most
+        recently tagged library does.
+        """
         import os
 
         folder = Path(os.path.abspath(in_folder)) if in_folder else None
-        settings = _settings(catalog, model, pretrained)
+        settings = _settings(ctx, folder, must_be_in_library=True)
         payload = {"query": query, "n": count, "in": str(folder) if folder else None, "cutoff": cutoff}
         result = _run(settings, "/search", payload,
                       lambda s: s.search(query, n=count, in_folder=folder, cutoff=cutoff))
@@ -98,29 +104,33 @@ def register(cli: click.Group) -> None:
     @cli.command("similar")
     @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
     @result_options("count as similar", "the most similar photo")
-    def similar(file, count, in_folder, cutoff, as_json, open_first, catalog, model, pretrained) -> None:
-        """Find photos that look like FILE. The file itself and its exact duplicates are listed apart."""
+    @click.pass_context
+    def similar(ctx, file, count, in_folder, cutoff, as_json, open_first, catalog, model, pretrained) -> None:
+        """Find photos that look like FILE. The file itself and its exact duplicates are listed apart.
+
+        FILE's library says which catalog and model to use. A photo from outside your libraries needs --catalog.
+        """
         import os
 
         path = Path(os.path.abspath(file))
         folder = Path(os.path.abspath(in_folder)) if in_folder else None
-        settings = _settings(catalog, model, pretrained)
+        settings = _settings(ctx, path, must_be_in_library=True)
         payload = {"path": str(path), "n": count, "in": str(folder) if folder else None, "cutoff": cutoff}
         result = _run(settings, "/similar", payload,
                       lambda s: s.similar(path, n=count, in_folder=folder, cutoff=cutoff))
         _render(result, as_json, open_first)
 
     @cli.command("status")
+    @click.argument("path", required=False, type=click.Path(path_type=Path))
     @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable result.")
-    @click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
-                  help="The catalog database. [default: in the platform's data folder]")
-    def status(as_json, catalog) -> None:
-        """Library counts, models, search indexes, sizes on disk and the last run."""
+    @catalog_option()
+    @click.pass_context
+    def status(ctx, path, as_json, catalog) -> None:
+        """Libraries, counts, models, search indexes, sizes on disk and the last run (of PATH's catalog)."""
         from index.status import library_status
 
-        from .places import default_catalog
-
-        report = library_status(catalog or default_catalog())
+        settings = _settings(ctx, Path(path) if path else None)
+        report = library_status(settings.catalog)
         if as_json:
             click.echo(json.dumps(report, ensure_ascii=False, indent=2))
             return
@@ -138,19 +148,26 @@ def register(cli: click.Group) -> None:
         if cloud:
             click.echo(f"cloud    {cloud.get('answered', 0)} images answered, {cloud.get('refused', 0)} refused "
                        "(stored here; 'photobrain privacy' shows what was sent)")
+        for library in report["libraries"]:
+            click.echo(_library_line(library))
         last = report["last_run"]
         if last:
             click.echo(f"last run {last['command']} {last['started']} -> {last['finished'] or 'unfinished'}: "
                        f"{last['summary'] or ''}")
 
     @cli.command("serve")
+    @click.argument("path", required=False, type=click.Path(path_type=Path))
     @common
     @click.pass_context
-    def serve_command(ctx, catalog, model, pretrained) -> None:
-        """Keep the model and index warm for search and similar (loopback only, token-protected)."""
+    def serve_command(ctx, path, catalog, model, pretrained) -> None:
+        """Keep the model and index warm for search and similar (loopback only, token-protected).
+
+        PATH (a photo or folder of a library) picks the catalog and model; without it, the catalog's most
+        recently tagged library does.
+        """
         from .service import serve, service_file
 
-        settings = _settings(catalog, model, pretrained)
+        settings = _settings(ctx, Path(path) if path else None, must_be_in_library=True)
 
         def ready(info: dict) -> None:
             click.echo(f"photobrain serve: listening on 127.0.0.1:{info['port']} for {info['catalog']} "
@@ -158,19 +175,46 @@ def register(cli: click.Group) -> None:
 
         serve(settings, ready=ready, log=lambda m: click.echo(m, err=True))
 
+    @cli.command("libraries")
+    @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable list.")
+    @catalog_option()
+    @click.pass_obj
+    def libraries(obj, as_json, catalog) -> None:
+        """List every library photobrain knows: its folder, how it is tagged (its profile), counts and last run.
+
+        Every catalog is listed (the config file's, the data folder's, and each one a library was recorded in),
+        or only --catalog.
+        """
+        from index.status import libraries_of
+
+        from .libraries import candidate_catalogs
+
+        found = [{"catalog": str(c), "libraries": libraries_of(c)} for c in candidate_catalogs(catalog, obj.config)]
+        if as_json:
+            click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+            return
+        if not any(entry["libraries"] for entry in found):
+            click.echo("no library yet: 'photobrain tag FOLDER' tags one and remembers how")
+        for entry in found:
+            if entry["libraries"]:
+                click.echo(f"catalog  {entry['catalog']}")
+                for library in entry["libraries"]:
+                    click.echo(_library_line(dict(library)))
+
     @cli.group("index")
     def index_group() -> None:
         """The search index (derived from the catalog, kept up to date by 'tag')."""
 
     @index_group.command("rebuild")
     @common
-    def rebuild(catalog, model, pretrained) -> None:
+    @click.pass_context
+    def rebuild(ctx, catalog, model, pretrained) -> None:
         """Build the model's search index again from the catalog's embeddings."""
         from index.store import update_index
 
         from .searching import open_model
 
-        opened, _, fingerprint, model_id = open_model(_settings(catalog, model, pretrained))
+        opened, _, fingerprint, model_id = open_model(_settings(ctx))
         with opened:
             built = update_index(opened, model_id, fingerprint, rebuild=True)
         if built is None:
@@ -182,6 +226,17 @@ def register(cli: click.Group) -> None:
         click.echo(f"rebuilt: {info.kind} index of {info.count} images"
                    + (f" ({info.nlist} lists, nprobe {info.nprobe}, recall@10 {info.recall_at_10:.3f})"
                       if info.kind != "flat" else ""))
+
+
+def _library_line(library: dict) -> str:
+    p = library["profile"]
+    counts = library["counts"]
+    last = library["last_run"] or "never"
+    return (f"library  {library['root']}{'' if library['exists'] else ' (not there: moved or not mounted)'}: "
+            f"{counts['ok']} files, {counts['failed']} failed, {counts['missing']} missing; "
+            f"{p.get('model_label') or p.get('model')}, write {p['write']}, sidecars {p['sidecar_name']}, "
+            f"root {p['keyword_root']!r}, threshold {p['threshold']:g}, max {p['max_tags']} tags, "
+            f"brain {p['brain']}, vocabulary {p.get('vocab') or 'built-in'}; last run {last}")
 
 
 def _size(count: int) -> str:

@@ -98,6 +98,7 @@ class TagResult:
     interrupted: bool = False
     cleaned: int = 0  # temporary files of an interrupted earlier write, removed
     cloud: CloudTally | None = None  # with --brain gemini|both: what was sent, answered, refused, spent
+    library: str | None = None  # the library root the run worked in
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)

@@ -3,7 +3,6 @@ the run's cloud summary, and ``photobrain privacy``. Nothing heavy is imported h
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import click
 
 from xmp.errors import PhotobrainError
 
-from ..brains.gemini import DEFAULT_MODEL
+from ..cli_options import catalog_option
 from .consent import consent_answer, consent_text, record_consent, require_key, revoke_consent
 from .estimate import estimate
 from .ledger import ledger_path, read_ledger, summarize_ledger
@@ -35,20 +34,6 @@ def cloud_options(func):
     ]):
         func = option(func)
     return func
-
-
-def cloud_settings(brain: str, cloud_model: str | None, max_cost: float | None, config: dict) -> CloudOptions:
-    """The cloud options of a tag run: flags, then the config file (``config``: its path and data), then defaults."""
-    data = config.get("data", {})
-    price = data.get("gemini_price")
-    if price is not None and not (isinstance(price, list) and len(price) == 2
-                                  and all(isinstance(x, (int, float)) for x in price)):
-        raise PhotobrainError(config.get("path"), "gemini_price must be [INPUT, OUTPUT], US dollars per million tokens",
-                              "for example: gemini_price = [0.10, 0.40]")
-    return CloudOptions(brain=brain, model=cloud_model or DEFAULT_MODEL,
-                        api_key=os.environ.get("GEMINI_API_KEY") or data.get("gemini_api_key"),
-                        max_cost=max_cost, concurrency=int(data.get("cloud_jobs", 4)),
-                        price=(float(price[0]), float(price[1])) if price else None)
 
 
 def prepare_cloud_run(catalog: Path, cloud: CloudOptions, yes_cloud: bool) -> None:
@@ -137,13 +122,13 @@ def register(cli: click.Group) -> None:
     """Add ``privacy`` to the ``photobrain`` group."""
 
     @cli.command("privacy")
-    @click.option("--catalog", type=click.Path(path_type=Path, dir_okay=False), envvar="PHOTOBRAIN_CATALOG",
-                  help="The catalog (library) whose ledger to show. [default: in the platform's data folder]")
+    @catalog_option("The catalog (library) whose ledger to show. [default: the config file's, else the data folder's]")
     @click.option("--all", "show_all", is_flag=True, help="List every request, not only the last 20.")
     @click.option("--json", "as_json", is_flag=True, help="Print the summary and every ledger entry as JSON.")
     @click.option("--revoke", is_flag=True, help="Forget the answer (consent or refusal) about sending photos to the "
                   "cloud for this library: the next cloud run asks again.")
-    def privacy(catalog: Path | None, show_all: bool, as_json: bool, revoke: bool) -> None:
+    @click.pass_obj
+    def privacy(obj, catalog: Path | None, show_all: bool, as_json: bool, revoke: bool) -> None:
         """Show whether anything ever left this machine: every cloud request from the privacy ledger.
 
         The ledger lies beside the catalog (CATALOG.cloud-ledger.jsonl); a line is
@@ -151,9 +136,9 @@ def register(cli: click.Group) -> None:
         """
         from index.catalog import Catalog
 
-        from ..places import default_catalog
+        from ..libraries import home_catalog
 
-        path = catalog or default_catalog()
+        path = home_catalog(catalog, obj.config)
         if revoke:
             if not path.exists():
                 click.echo("no consent was recorded: there is no catalog here")

@@ -143,7 +143,11 @@ def test_another_model_embeds_again_and_keeps_the_old_embeddings(env, tiny_clip,
 
 
 def test_dry_run_shows_differences_by_file_and_by_tag_and_writes_nothing(env, tiny_clip):
-    run_tag(options(env, tiny_clip), log=lambda m: None)
+    tagged = subprocess.run([sys.executable, "-m", "sidecar", "tag", str(env / "library"), "--catalog",
+                             str(env / "catalog.db"), "--model", str(tiny_clip.config_path), "--pretrained",
+                             str(tiny_clip.checkpoint_path), "--write", "sidecar", "--threshold", "0.05", "--jobs", "1"],
+                            capture_output=True, text=True)
+    assert tagged.returncode == 0, tagged.stderr
     before = snapshot(env / "library"), (env / "catalog.db").read_bytes()
     out = subprocess.run([sys.executable, "-m", "sidecar", "retag", "--catalog", str(env / "catalog.db"),
                           "--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path),

@@ -273,7 +273,7 @@ def test_the_config_file_sets_defaults_and_options_win(env, library, tiny_clip):
     assert out.returncode == 0 and not list((library / "plants").glob("*.xmp"))  # the option wins
     (env / "config.toml").write_text('colour = "blue"\n')
     bad = cli("tag", str(library), env_dir=env, extra_env=extra)
-    assert bad.returncode == 1 and f"error: {env / 'config.toml'}: unknown setting(s) colour" in bad.stderr
+    assert bad.returncode == 1 and f"error: {env / 'config.toml'}: unknown setting 'colour'" in bad.stderr
 
 
 def test_temporary_files_an_interrupted_write_left_are_cleaned_up(env, library, tiny_clip):

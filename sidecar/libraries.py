@@ -1,0 +1,422 @@
+"""Libraries: the folders a user tagged, each remembered in its catalog with how it is tagged (its profile).
+
+From a path to its library: :func:`locate` looks in the catalog named on the
+command line, else in the config file's, the default one and every catalog a
+library was recorded in (``catalogs.json`` in the data folder). Every later
+command then needs nothing but the path.
+
+:func:`plan_runs` turns the paths of a ``tag``/``retag`` into one run per
+library with its settings resolved (flag > profile > config > default), and
+refuses, before anything is written, a run that would change where a
+library's tags live without ``--migrate``. :func:`run_library` carries one out.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from index.catalog import Catalog, LibraryRow
+from xmp.errors import PhotobrainError
+
+from .brains.local import ModelError, ModelSpec
+from .places import data_dir, default_catalog
+from .settings import PROFILE_KEYS, WHERE_KEYS, Config, Settings, profile_changes, resolve_settings
+
+if TYPE_CHECKING:
+    from .tagger import TagResult
+
+MOVE_SAMPLE = 8  # files of a folder hashed to recognise a library that moved there
+
+
+# --- which catalogs there are ----------------------------------------------------------------------
+
+def registry_path() -> Path:
+    return data_dir() / "catalogs.json"
+
+
+def registered_catalogs() -> list[Path]:
+    try:
+        return [Path(p) for p in json.loads(registry_path().read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+def remember_catalog(catalog: Path) -> None:
+    """Record a catalog that holds a library, so that a path alone finds it later."""
+    catalog = Path(os.path.abspath(catalog))
+    known = registered_catalogs()
+    if catalog in known:
+        return
+    path = registry_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temp.write_text(json.dumps([str(p) for p in [*known, catalog]], indent=2))
+        temp.replace(path)
+    except OSError:
+        pass  # only a convenience: --catalog still finds it
+
+
+def home_catalog(explicit: Path | None, config: Config) -> Path:
+    """The catalog a command uses when no path says otherwise: --catalog (or PHOTOBRAIN_CATALOG), the config's,
+    the default one."""
+    return Path(explicit or config.catalog() or default_catalog())
+
+
+def candidate_catalogs(explicit: Path | None, config: Config) -> list[Path]:
+    if explicit is not None:
+        return [Path(explicit)]
+    found = [home_catalog(None, config), *registered_catalogs()]
+    unique = list(dict.fromkeys(Path(os.path.abspath(p)) for p in found))
+    return [p for p in unique if p.is_file()]
+
+
+# --- from a path to its library ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Located:
+    catalog: Path
+    library: LibraryRow | None
+
+
+T = TypeVar("T")
+
+
+def _look(catalog: Path, look: Callable[[Catalog], T | None]) -> T | None:
+    opened = Catalog.open_readonly(catalog)
+    if opened is None:
+        return None
+    with opened:
+        return look(opened)
+
+
+def locate(path: Path, explicit: Path | None, config: Config, *, by_content: bool = False) -> Located | None:
+    """The catalog and library ``path`` lies in. With ``by_content``, a file found in no library is looked up by its
+    image data too (a library moved since it was last tagged)."""
+    path = Path(os.path.abspath(path))
+    candidates = candidate_catalogs(explicit, config)
+    for catalog in candidates:
+        library = _look(catalog, lambda c: c.library_of(path))
+        if library is not None:
+            return Located(catalog, library)
+    if by_content and path.is_file():
+        from xmp import content_hash
+
+        try:
+            digest = content_hash(path)
+        except (PhotobrainError, OSError):
+            return None
+        for catalog in candidates:
+            known = _look(catalog, lambda c: next(((lib, p) for p in c.paths_of(digest, include_missing=True)
+                                                   if (lib := c.library_of(p)) is not None), None))
+            if known is not None:
+                return Located(catalog, _follow_move(catalog, known[0], known[1], path))
+    return None
+
+
+def _follow_move(catalog: Path, library: LibraryRow, known: Path, path: Path) -> LibraryRow:
+    """``path`` is the photo catalogued at ``known``: when the library's folder is gone and the photo sits at the same
+    place below another folder, the library moved there, and the catalog follows it (photos are not touched)."""
+    relative = known.relative_to(library.root)
+    if library.root.exists() or path.parts[-len(relative.parts):] != relative.parts:
+        return library
+    root = Path(*path.parts[:-len(relative.parts)])
+    try:
+        with Catalog.open(catalog) as opened:
+            if opened.library_of(root) is not None or opened.files_under([root]):
+                return library
+            opened.move_library(library.id, library.root, root)
+            return opened.library_of(root) or library
+    except PhotobrainError:  # in use by a tag run: the next command follows the move
+        return library
+
+
+def not_in_a_library(path: Path, explicit: Path | None, config: Config) -> PhotobrainError:
+    looked = candidate_catalogs(explicit, config)
+    where = ", ".join(str(p) for p in looked) if looked else "none exists yet"
+    return PhotobrainError(path, f"this is in no photobrain library (catalogs looked in: {where})",
+                           "run 'photobrain tag FOLDER' on the folder of your library first, or pass the --catalog "
+                           "you tagged it into")
+
+
+def latest_library(catalog: Path) -> LibraryRow | None:
+    """The library of ``catalog`` tagged most recently: whose model a search over the whole catalog uses."""
+    libraries = _look(catalog, lambda c: max(c.libraries(), key=lambda lib: (lib.last_run or "", lib.updated),
+                                             default=None)) if Path(catalog).is_file() else None
+    return libraries
+
+
+def search_settings(flags: Mapping[str, Any], config: Config, *, path: Path | None,
+                    must_be_in_library: bool) -> Settings:
+    """Settings of search, similar, serve and index rebuild: the catalog and model of ``path``'s library, else of the
+    catalog's most recently tagged library."""
+    explicit = flags.get("catalog")
+    located = locate(path, explicit, config, by_content=True) if path is not None else None
+    if path is not None and located is None and (must_be_in_library and explicit is None):
+        raise not_in_a_library(path, explicit, config)
+    catalog = located.catalog if located else home_catalog(explicit, config)
+    library = located.library if located else latest_library(catalog)
+    return resolve_settings(flags, library.profile if library else None, config, catalog=catalog,
+                            library=library.root if library else None)
+
+
+# --- tag and retag: one run per library -------------------------------------------------------------
+
+@dataclass
+class LibraryRun:
+    """What one ``tag``/``retag`` does in one library."""
+
+    catalog: Path
+    root: Path
+    paths: tuple[Path, ...]
+    settings: Settings
+    library_id: int | None  # None: a new library, recorded when the run starts
+    previous: dict | None  # its profile before this run
+    absorbed: list[LibraryRow] = field(default_factory=list)  # libraries below a new root, which takes them over
+    moved_from: Path | None = None  # the library's folder before it moved here
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    @property
+    def migrations(self) -> list[tuple[Path, dict, Settings]]:
+        """(old root, old profile, its settings) of every library whose tags must move for this run."""
+        moving = []
+        for root, profile in [(self.root, self.previous), *((lib.root, lib.profile) for lib in self.absorbed)]:
+            if profile is not None and any(profile.get(k) != getattr(self.settings, k) for k in WHERE_KEYS):
+                old = resolve_settings({}, profile, Config(), catalog=self.catalog, library=root)
+                moving.append((root, profile, old))
+        return moving
+
+
+def plan_runs(paths: tuple[Path, ...], flags: Mapping[str, Any], config: Config, *, retag: bool,
+              migrate: bool, log: Callable[[str], None] = lambda m: None) -> list[LibraryRun]:
+    """The runs a tag (or retag) of ``paths`` makes, one per library. Raises, before anything is written, when a
+    run would move a library's tags without ``migrate``."""
+    explicit = flags.get("catalog")
+    catalog = _catalog_for(paths, explicit, config)
+    if retag and not catalog.is_file():
+        raise PhotobrainError(catalog, "there is no catalog here yet", "run 'photobrain tag FOLDER' first")
+    opened = Catalog.open_readonly(catalog)
+    libraries = opened.libraries() if opened else []
+    if opened:
+        opened.close()
+    groups: dict[Path, list[Path]] = {}
+    if not paths:  # retag of everything: every library
+        for library in libraries:
+            if library.root.is_dir():
+                groups[library.root] = [library.root]
+            else:
+                log(f"photobrain: the library {library.root} is not there (moved, or a drive not mounted): skipped")
+    for path in paths:
+        absolute = Path(os.path.abspath(path))
+        holding = _deepest(libraries, absolute)
+        if holding is not None:
+            groups.setdefault(holding.root, []).append(path)
+        elif retag:
+            raise not_in_a_library(absolute, explicit, config)
+        else:
+            groups.setdefault(absolute if absolute.is_dir() else absolute.parent, []).append(path)
+    return [_plan(catalog, root, tuple(found), libraries, flags, config, migrate=migrate)
+            for root, found in groups.items()]
+
+
+def _catalog_for(paths: tuple[Path, ...], explicit: Path | None, config: Config) -> Path:
+    if explicit is not None:
+        return Path(explicit)
+    found = {located.catalog for p in paths if (located := locate(p, None, config)) is not None}
+    if len(found) > 1:
+        raise PhotobrainError(None, "these paths are in libraries of different catalogs: "
+                              + ", ".join(str(c) for c in sorted(found)), "tag one library at a time")
+    return found.pop() if found else home_catalog(None, config)
+
+
+def _deepest(libraries: Iterable[LibraryRow], path: Path) -> LibraryRow | None:
+    return max((lib for lib in libraries if lib.holds(path)), key=lambda lib: len(lib.root.parts), default=None)
+
+
+def _plan(catalog: Path, root: Path, paths: tuple[Path, ...], libraries: list[LibraryRow], flags: Mapping[str, Any],
+          config: Config, *, migrate: bool) -> LibraryRun:
+    existing = next((lib for lib in libraries if lib.root == root), None)
+    absorbed: list[LibraryRow] = []
+    profiles: set[str] = set()
+    moved_from = None
+    base = existing.profile if existing else None
+    if existing is None:
+        absorbed = [lib for lib in libraries if lib.root != root and _under(lib.root, root)]
+        profiles = {json.dumps({k: lib.profile.get(k) for k in PROFILE_KEYS}, sort_keys=True) for lib in absorbed}
+        if len(profiles) == 1:  # a folder around libraries tagged alike is tagged as they are
+            base = absorbed[0].profile
+        elif not absorbed:
+            moved = _moved_library(catalog, root, libraries)
+            if moved is not None:
+                base, moved_from, existing = moved.profile, moved.root, moved
+    settings = resolve_settings(flags, base, config, catalog=catalog, library=root)
+    run = LibraryRun(catalog, root, paths, settings, existing.id if existing else None,
+                     existing.profile if existing else None, absorbed, moved_from)
+    run.changes = profile_changes(run.previous, settings)
+    if len(profiles) > 1 and not migrate:
+        raise PhotobrainError(root, "this folder holds libraries tagged differently: " + "; ".join(
+            f"{lib.root} ({_describe(lib.profile)})" for lib in absorbed),
+            "tag each library on its own, or add --migrate to bring them all to this run's settings")
+    if run.migrations and not migrate:
+        old_root, profile, old = run.migrations[0]
+        raise PhotobrainError(old_root, f"this library's tags live {old.where()}; this run would put them "
+                              f"{settings.where()}: that moves every tag of the library",
+                              "add --migrate to move them (photobrain's tags are taken out of the old place and "
+                              "written to the new one), or leave out " + ", ".join(
+                                  _flag_name(k) for k in WHERE_KEYS if profile.get(k) != getattr(settings, k))
+                              + " to keep the library as it is")
+    return run
+
+
+def _flag_name(key: str) -> str:
+    return {"keyword_root": "--root", "sidecar_name": "--sidecar-name", "write": "--write"}[key]
+
+
+def _describe(profile: Mapping[str, Any]) -> str:
+    return (f"{profile.get('model_label') or profile.get('model')}, write {profile.get('write')}, sidecars "
+            f"{profile.get('sidecar_name')}, root {profile.get('keyword_root')!r}, threshold {profile.get('threshold')}")
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _moved_library(catalog: Path, folder: Path, libraries: list[LibraryRow]) -> LibraryRow | None:
+    """The library whose folder is gone and whose photos are in ``folder`` now (same relative paths, same image
+    data), or None. Only a few files are read to tell."""
+    gone = [lib for lib in libraries if not lib.root.exists()]
+    if not gone or not folder.is_dir() or not catalog.is_file():
+        return None
+    from xmp import content_hash
+
+    from .files import scan
+
+    sample = []
+    for path, st in scan([folder]):
+        if st is not None:
+            sample.append(path)
+        if len(sample) >= MOVE_SAMPLE:
+            break
+    with Catalog.open_readonly(catalog) as opened:  # type: ignore[union-attr]
+        if opened.files_under([folder]):
+            return None  # photos here are catalogued already: this is not a move
+        votes: dict[int, int] = {}
+        for path in sample:
+            relative = path.relative_to(folder)
+            for lib in gone:
+                try:
+                    same = opened.hash_of(lib.root / relative) == content_hash(path)
+                except (PhotobrainError, OSError):
+                    same = False
+                if same:
+                    votes[lib.id] = votes.get(lib.id, 0) + 1
+    best = max(votes, key=lambda i: votes[i], default=None)
+    if best is None or 2 * votes[best] < len(sample):
+        return None
+    return next(lib for lib in gone if lib.id == best)
+
+
+# --- carrying a run out ------------------------------------------------------------------------------------
+
+def run_library(run: LibraryRun, *, dry_run: bool = False, catalogued_only: bool = False,
+                forget_rejections: bool = False, progress=None,
+                log: Callable[[str], None] = lambda m: None) -> TagResult:
+    """Tag (or retag) ``run.paths`` with the library's settings: moves the tags first when the run is a migration,
+    records the profile, then runs :func:`sidecar.tagger.run_tag`. A dry run changes nothing, the catalog included."""
+    from .tagger import TagOptions, run_tag
+    from .untagger import UntagOptions, run_untag
+    from .vocab import load_vocabulary
+
+    settings = run.settings
+    spec = _model(run, log)
+    vocab = load_vocabulary(settings.vocab)
+    profile = {**settings.profile_values(), "model_fingerprint": spec.fingerprint(), "model_label": spec.label,
+               "model_source": _source(spec, settings), "vocab_version": vocab.version}
+    for old_root, _, old in run.migrations:
+        log(f"photobrain: {'would move' if dry_run else 'moving'} the tags of {old_root} from {old.where()} to "
+            f"{settings.where()}")
+    if run.migrations and settings.write == "embed":
+        _check_embeddable(run)
+    if not dry_run:
+        for old_root, _, old in run.migrations:
+            untagged = run_untag(UntagOptions(paths=(old_root,), catalog=run.catalog, keep_mtime=settings.keep_mtime))
+            if untagged.failed:
+                first = untagged.failed[0]
+                raise PhotobrainError(Path(first.path), f"the migration stopped: photobrain's tags could not be taken "
+                                      f"out of {len(untagged.failed)} file(s) ({first.reason})",
+                                      "fix the file (or move it out of the library) and run the same command again; "
+                                      "the library keeps its old settings until then")
+            if old.keyword_root != settings.keyword_root:
+                with Catalog.open(run.catalog) as catalog:
+                    catalog.rename_rejections(old.keyword_root, settings.keyword_root)
+        with Catalog.open(run.catalog) as catalog:
+            if run.moved_from is not None and run.library_id is not None:
+                moved = catalog.move_library(run.library_id, run.moved_from, run.root)
+                log(f"photobrain: the library {run.moved_from} is now at {run.root} ({moved} files): its settings and "
+                    "what is known of its photos go with it")
+            if run.library_id is None:
+                run.library_id = catalog.add_library(run.root, profile)
+            else:
+                catalog.set_profile(run.library_id, profile)
+            for library in run.absorbed:
+                catalog.remove_library(library.id)
+        remember_catalog(run.catalog)
+    options = TagOptions(paths=run.paths, catalog=run.catalog, model=settings.model, pretrained=settings.pretrained,
+                         write=settings.write, sidecar_name=settings.sidecar_name, root=settings.keyword_root,
+                         vocab=settings.vocab, threshold=settings.threshold, max_tags=settings.max_tags, dry_run=dry_run,
+                         jobs=settings.jobs, keep_mtime=settings.keep_mtime, max_megapixels=settings.max_megapixels,
+                         catalogued_only=catalogued_only, cloud=settings.cloud_options(),
+                         forget_rejections=forget_rejections)
+    result = run_tag(options, progress=progress, log=log)
+    result.library = str(run.root)
+    if not dry_run and not result.interrupted and run.library_id is not None:
+        with Catalog.open(run.catalog) as catalog:
+            catalog.library_ran(run.library_id, result.summary())
+    return result
+
+
+def _check_embeddable(run: LibraryRun) -> None:
+    """A migration to --write embed must not take tags out of sidecars of files that cannot hold them embedded."""
+    from xmp.formats import can_embed
+
+    with Catalog.open_readonly(run.catalog) as catalog:  # type: ignore[union-attr]
+        rows = catalog.files_under([run.root])
+    stuck = sorted(p for p, row in rows.items() if row.status != "missing" and not can_embed(p))
+    if stuck:
+        raise PhotobrainError(stuck[0], f"{len(stuck)} file(s) of the library cannot hold embedded XMP (raw and HEIF "
+                              "files), so their tags would be lost; nothing was changed",
+                              "migrate with --write auto instead: embedded where the format allows, sidecars for "
+                              "the rest")
+
+
+def _model(run: LibraryRun, log: Callable[[str], None]) -> ModelSpec:
+    """The run's model; when it comes from the library's profile, the very weights the library was tagged with."""
+    from .models import resolve
+
+    settings, profile = run.settings, run.previous or {}
+    from_library = settings.origin.get("model") == "library"
+    try:
+        spec = resolve(settings.model, settings.pretrained, log=log)
+    except ModelError as exc:
+        if not from_library:
+            raise
+        raise ModelError(exc.path, f"{exc.reason}; the library {run.root} was tagged with {profile.get('model_label')} "
+                         f"({profile.get('model_source')})", "put the weights back, or pass --model and --pretrained to "
+                         "retag with other weights (every photo is embedded again)") from exc
+    recorded = profile.get("model_fingerprint")
+    if from_library and recorded and spec.fingerprint() != recorded:
+        raise ModelError(spec.checkpoint, f"these weights are not the ones the library {run.root} was tagged with "
+                         f"(fingerprint {spec.fingerprint()}, recorded {recorded})",
+                         "pass --pretrained explicitly to retag with these weights (every photo is embedded again), or "
+                         "put the original file back")
+    return spec
+
+
+def _source(spec: ModelSpec, settings: Settings) -> str:
+    if settings.pretrained and os.path.isabs(settings.pretrained):
+        return f"checkpoint file {spec.checkpoint}"
+    return f"open_clip weights downloaded by 'photobrain models pull' into {spec.checkpoint}"
