@@ -103,6 +103,11 @@ def locate(path: Path, explicit: Path | None, config: Config, *, by_content: boo
         library = _look(catalog, lambda c: c.library_of(path))
         if library is not None:
             return Located(catalog, library)
+    for catalog in candidates:  # a folder around libraries: the one tagged last among them
+        library = _look(catalog, lambda c: max((lib for lib in c.libraries() if _under(lib.root, path)),
+                                               key=_recency, default=None))
+        if library is not None:
+            return Located(catalog, library)
     if by_content and path.is_file():
         from xmp import content_hash
 
@@ -145,9 +150,11 @@ def not_in_a_library(path: Path, explicit: Path | None, config: Config) -> Photo
 
 def latest_library(catalog: Path) -> LibraryRow | None:
     """The library of ``catalog`` tagged most recently: whose model a search over the whole catalog uses."""
-    libraries = _look(catalog, lambda c: max(c.libraries(), key=lambda lib: (lib.last_run or "", lib.updated),
-                                             default=None)) if Path(catalog).is_file() else None
-    return libraries
+    return _look(catalog, lambda c: max(c.libraries(), key=_recency, default=None)) if Path(catalog).is_file() else None
+
+
+def _recency(library: LibraryRow) -> tuple[str, str]:
+    return library.last_run or "", library.updated
 
 
 def search_settings(flags: Mapping[str, Any], config: Config, *, path: Path | None,

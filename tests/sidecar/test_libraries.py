@@ -103,6 +103,8 @@ def test_search_similar_and_status_need_only_a_path(tagged, tiny_clip):
                                   "-99").stdout)
     assert found["model"] == similar["model"]
     assert {Path(h["path"]).parent.name for h in found["hits"]} == {"landscapes"}
+    around = json.loads(photobrain("search", "a boat", "--in", str(tagged.parent), "--json", "--cutoff", "-99").stdout)
+    assert around["model"] == similar["model"] and len(around["hits"]) == len(PICKED)  # a folder holding the library
     anywhere = json.loads(photobrain("search", "a boat", "--json", "--cutoff", "-99").stdout)
     assert anywhere["model"] == similar["model"]  # the model the library was last tagged with
     status = json.loads(photobrain("status", str(photo), "--json").stdout)
