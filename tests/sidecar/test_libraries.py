@@ -6,6 +6,7 @@ Run as a user runs photobrain: the command line, the default catalog in a fresh 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -305,3 +306,17 @@ def test_similar_finds_the_library_of_a_photo_moved_since_it_was_tagged(tagged, 
     assert answer["model"].startswith("clip:photobrain-tiny-test/")  # the library's model, found by image data
     assert len(answer["hits"]) == len(PICKED) - 1
     assert state(moved) == before
+
+
+def test_a_library_tagged_into_another_catalog_is_found_from_a_path_alone(tmp_path, tiny_clip):
+    library = make_library(tmp_path / "lib", PICKED[:3])
+    catalog = tmp_path / "elsewhere" / "my.db"
+    photobrain("tag", str(library), *model_args(tiny_clip), "--catalog", str(catalog), "--threshold", "0.05", "-q")
+    answer = json.loads(photobrain("similar", str(library / PICKED[0]), "--json", "--cutoff", "-99").stdout)
+    assert answer["model"].startswith("clip:photobrain-tiny-test/") and len(answer["hits"]) == 2
+    assert [entry["catalog"] for entry in json.loads(photobrain("libraries", "--json").stdout)
+            if entry["libraries"]] == [str(catalog)]
+    shutil.copy2(SAMPLES / PICKED[3], library / "new.webp")
+    result = json.loads(photobrain("tag", str(library), "--json").stdout)  # new photos go to that catalog too
+    assert result["summary"]["tagged"] == 1
+    assert not (Path(os.environ["XDG_DATA_HOME"]) / "photobrain" / "catalog.db").exists()  # no second catalog
