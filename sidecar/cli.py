@@ -141,7 +141,7 @@ def _tag(ctx: click.Context, paths: tuple[Path, ...], *, catalogued_only: bool) 
         return
     if params["estimate"]:
         for run in runs:
-            print_estimate(run.paths, run.catalog, run.settings.cloud_options(), as_json)
+            print_estimate(run.paths or (run.root,), run.catalog, run.settings.cloud_options(), as_json)
         return
     for run in runs:
         _announce(run, dry_run)

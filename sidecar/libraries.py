@@ -179,7 +179,7 @@ class LibraryRun:
 
     catalog: Path
     root: Path
-    paths: tuple[Path, ...]
+    paths: tuple[Path, ...]  # none: every file the catalog knows in the library (retag without PATH)
     settings: Settings
     library_id: int | None  # None: a new library, recorded when the run starts
     previous: dict | None  # its profile before this run
@@ -214,7 +214,7 @@ def plan_runs(paths: tuple[Path, ...], flags: Mapping[str, Any], config: Config,
     if not paths:  # retag of everything: every library
         for library in libraries:
             if library.root.is_dir():
-                groups[library.root] = [library.root]
+                groups[library.root] = []  # every catalogued file of the library (none is looked for)
             else:
                 log(f"photobrain: the library {library.root} is not there (moved, or a drive not mounted): skipped")
     for path in paths:
@@ -377,7 +377,7 @@ def run_library(run: LibraryRun, *, dry_run: bool = False, catalogued_only: bool
                          vocab=settings.vocab, threshold=settings.threshold, max_tags=settings.max_tags, dry_run=dry_run,
                          jobs=settings.jobs, keep_mtime=settings.keep_mtime, max_megapixels=settings.max_megapixels,
                          catalogued_only=catalogued_only, cloud=settings.cloud_options(),
-                         forget_rejections=forget_rejections)
+                         forget_rejections=forget_rejections, library=run.root)
     result = run_tag(options, progress=progress, log=log)
     result.library = str(run.root)
     if not dry_run and not result.interrupted and run.library_id is not None:

@@ -69,6 +69,8 @@ class TagOptions:
     cloud: CloudOptions = CloudOptions()
     #: forget the tags the user rejected (in the files and the catalog): they may be written again
     forget_rejections: bool = False
+    #: the library root the run works in: with no ``paths``, every file the catalog knows below it
+    library: Path | None = None
 
 
 @dataclass
@@ -326,8 +328,10 @@ class _Session:
             roots = [Path(os.path.abspath(p)) for p in self.options.paths]
             known_rows = self.catalog.files_under(roots)
             candidates = scan(self.options.paths, None if self.options.dry_run else leftovers)
-        else:  # retag with no PATH: every file the catalog knows
-            known_rows = {row.path: row for row in self.catalog.iter_files() if row.status != "missing"}
+        else:  # retag with no PATH: every file the catalog knows (in the library): no folder is walked
+            rows = (self.catalog.files_under([self.options.library]).values() if self.options.library is not None
+                    else self.catalog.iter_files())
+            known_rows = {row.path: row for row in rows if row.status != "missing"}
             candidates = ((path, _stat(path)) for path in known_rows)
         with_embedding = self.catalog.hashes_with_embedding(self._model_id) if self._model_id is not None else set()
         to_read: list[str] = []
