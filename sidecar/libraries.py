@@ -314,13 +314,15 @@ def _moved_library(catalog: Path, folder: Path, libraries: list[LibraryRow]) -> 
         votes: dict[int, int] = {}
         for path in sample:
             relative = path.relative_to(folder)
-            for lib in gone:
-                try:
-                    same = opened.hash_of(lib.root / relative) == content_hash(path)
-                except (PhotobrainError, OSError):
-                    same = False
-                if same:
-                    votes[lib.id] = votes.get(lib.id, 0) + 1
+            known = {lib.id: digest for lib in gone if (digest := opened.hash_of(lib.root / relative))}
+            if not known:
+                continue
+            try:
+                digest = content_hash(path)  # read only when some gone library had a photo at this place
+            except (PhotobrainError, OSError):
+                continue
+            for library_id in (i for i, d in known.items() if d == digest):
+                votes[library_id] = votes.get(library_id, 0) + 1
     best = max(votes, key=lambda i: votes[i], default=None)
     if best is None or 2 * votes[best] < len(sample):
         return None
