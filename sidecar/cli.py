@@ -126,7 +126,8 @@ def retag(ctx: click.Context, paths: tuple[Path, ...], **options) -> None:
 
 def _tag(ctx: click.Context, paths: tuple[Path, ...], *, catalogued_only: bool) -> None:
     from .cloud.cli import prepare_cloud_run, print_estimate, resume_hint
-    from .libraries import plan_runs, run_library
+    from .libraries import plan_runs
+    from .library_run import run_library
     from .progress import Progress
 
     obj: Context = ctx.obj
