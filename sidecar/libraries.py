@@ -17,16 +17,13 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from index.catalog import Catalog, LibraryRow
 from xmp.errors import PhotobrainError
 
 from .places import data_dir, default_catalog
 from .settings import PROFILE_KEYS, WHERE_KEYS, Config, Settings, profile_changes, resolve_settings
-
-if TYPE_CHECKING:
-    pass
 
 MOVE_SAMPLE = 8  # files of a folder hashed to recognise a library that moved there
 
