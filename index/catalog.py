@@ -71,7 +71,7 @@ class LibraryRow:
 
     def holds(self, path: Path) -> bool:
         """True when ``path`` (absolute) is the root or lies below it."""
-        return _under(encode_path(path), encode_path(self.root))
+        return is_within(path, self.root)
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,16 @@ def decode_path(blob: bytes) -> Path:
     return Path(os.fsdecode(blob))
 
 
-def _under(path: bytes, root: bytes) -> bool:
-    return path == root or path.startswith(root.rstrip(b"/") + b"/")
+def is_within(path: Path, root: Path) -> bool:
+    """True when ``path`` is ``root`` or lies below it (both absolute), compared as the catalog stores paths."""
+    inner, outer = encode_path(path), encode_path(root)
+    return inner == outer or inner.startswith(outer.rstrip(b"/") + b"/")
+
+
+def deepest_library(libraries: Iterable[LibraryRow], path: Path) -> LibraryRow | None:
+    """The library ``path`` lies in: the deepest of ``libraries`` whose root is at or above it."""
+    path = Path(os.path.abspath(path))
+    return max((lib for lib in libraries if lib.holds(path)), key=lambda lib: len(encode_path(lib.root)), default=None)
 
 
 class Catalog:
@@ -398,8 +406,7 @@ class Catalog:
 
     def library_of(self, path: Path) -> LibraryRow | None:
         """The library ``path`` lies in: the deepest root at or above it."""
-        holding = [lib for lib in self.libraries() if lib.holds(Path(os.path.abspath(path)))]
-        return max(holding, key=lambda lib: len(encode_path(lib.root)), default=None)
+        return deepest_library(self.libraries(), path)
 
     def add_library(self, root: Path, profile: dict) -> int:
         with self.db:

@@ -188,9 +188,8 @@ def _announce(run, dry_run: bool) -> None:
     elif run.moved_from is not None:
         click.echo(f"photobrain: {run.root} is the library that was at {run.moved_from}: tagged with its settings",
                    err=True)
-    changed = {k: v for k, v in run.changes.items()}
-    if changed and run.library_id is not None:
-        click.echo(f"photobrain: {run.root}: " + ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+    if run.changes and run.library_id is not None:
+        click.echo(f"photobrain: {run.root}: " + ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in run.changes.items())
                    + f" ({would} in the library's profile)", err=True)
 
 

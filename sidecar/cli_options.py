@@ -12,11 +12,9 @@ def catalog_option(help_text: str = "The catalog database. [default: the one hol
                         help=help_text)
 
 
-#: the settings a flag may give (click's parameter name -> the setting)
-SETTING_FLAGS = {"model": "model", "pretrained": "pretrained", "write": "write", "sidecar_name": "sidecar_name",
-                 "keyword_root": "keyword_root", "vocab": "vocab", "threshold": "threshold", "max_tags": "max_tags",
-                 "jobs": "jobs", "catalog": "catalog", "keep_mtime": "keep_mtime", "max_megapixels": "max_megapixels",
-                 "brain": "brain", "cloud_model": "cloud_model", "max_cost": "max_cost"}
+#: the settings a flag may give (click's parameter names are the settings' names)
+SETTING_FLAGS = ("model", "pretrained", "write", "sidecar_name", "keyword_root", "vocab", "threshold", "max_tags", "jobs",
+                 "catalog", "keep_mtime", "max_megapixels", "brain", "cloud_model", "max_cost")
 
 
 def given(ctx: click.Context) -> dict:
@@ -25,5 +23,5 @@ def given(ctx: click.Context) -> dict:
     from click.core import ParameterSource
 
     explicit = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    return {setting: ctx.params[name] for name, setting in SETTING_FLAGS.items()
+    return {name: ctx.params[name] for name in SETTING_FLAGS
             if name in ctx.params and ctx.get_parameter_source(name) in explicit}

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from index.catalog import Catalog, LibraryRow
+from index.catalog import Catalog, LibraryRow, deepest_library, is_within
 from xmp.errors import PhotobrainError
 
 from .places import data_dir, default_catalog
@@ -95,13 +95,13 @@ def locate(path: Path, explicit: Path | None, config: Config, *, by_content: boo
     image data too (a library moved since it was last tagged)."""
     path = Path(os.path.abspath(path))
     candidates = candidate_catalogs(explicit, config)
-    for catalog in candidates:
-        library = _look(catalog, lambda c: c.library_of(path))
+    found = [(catalog, _look(catalog, lambda c: c.libraries()) or []) for catalog in candidates]
+    for catalog, libraries in found:
+        library = deepest_library(libraries, path)
         if library is not None:
             return Located(catalog, library)
-    for catalog in candidates:  # a folder around libraries: the one tagged last among them
-        library = _look(catalog, lambda c: max((lib for lib in c.libraries() if _under(lib.root, path)),
-                                               key=_recency, default=None))
+    for catalog, libraries in found:  # a folder around libraries: the one tagged last among them
+        library = max((lib for lib in libraries if is_within(lib.root, path)), key=_recency, default=None)
         if library is not None:
             return Located(catalog, library)
     if by_content and path.is_file():
@@ -215,7 +215,7 @@ def plan_runs(paths: tuple[Path, ...], flags: Mapping[str, Any], config: Config,
                 log(f"photobrain: the library {library.root} is not there (moved, or a drive not mounted): skipped")
     for path in paths:
         absolute = Path(os.path.abspath(path))
-        holding = _deepest(libraries, absolute)
+        holding = deepest_library(libraries, absolute)
         if holding is not None:
             groups.setdefault(holding.root, []).append(path)
         elif retag:
@@ -236,10 +236,6 @@ def _catalog_for(paths: tuple[Path, ...], explicit: Path | None, config: Config)
     return found.pop() if found else home_catalog(None, config)
 
 
-def _deepest(libraries: Iterable[LibraryRow], path: Path) -> LibraryRow | None:
-    return max((lib for lib in libraries if lib.holds(path)), key=lambda lib: len(lib.root.parts), default=None)
-
-
 def _plan(catalog: Path, root: Path, paths: tuple[Path, ...], libraries: list[LibraryRow], flags: Mapping[str, Any],
           config: Config, *, migrate: bool) -> LibraryRun:
     existing = next((lib for lib in libraries if lib.root == root), None)
@@ -248,7 +244,7 @@ def _plan(catalog: Path, root: Path, paths: tuple[Path, ...], libraries: list[Li
     moved_from = None
     base = existing.profile if existing else None
     if existing is None:
-        absorbed = [lib for lib in libraries if lib.root != root and _under(lib.root, root)]
+        absorbed = [lib for lib in libraries if lib.root != root and is_within(lib.root, root)]
         profiles = {json.dumps({k: lib.profile.get(k) for k in PROFILE_KEYS}, sort_keys=True) for lib in absorbed}
         if len(profiles) == 1:  # a folder around libraries tagged alike is tagged as they are
             base = absorbed[0].profile
@@ -282,10 +278,6 @@ def _flag_name(key: str) -> str:
 def _describe(profile: Mapping[str, Any]) -> str:
     return (f"{profile.get('model_label') or profile.get('model')}, write {profile.get('write')}, sidecars "
             f"{profile.get('sidecar_name')}, root {profile.get('keyword_root')!r}, threshold {profile.get('threshold')}")
-
-
-def _under(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
 
 
 def _moved_library(catalog: Path, folder: Path, libraries: list[LibraryRow]) -> LibraryRow | None:

@@ -28,9 +28,9 @@ def run_library(run: LibraryRun, *, dry_run: bool = False, catalogued_only: bool
     from .vocab import load_vocabulary
 
     settings = run.settings
-    spec = _model(run, log)
+    spec, fingerprint = _model(run, log)
     vocab = load_vocabulary(settings.vocab)
-    profile = {**settings.profile_values(), "model_fingerprint": spec.fingerprint(), "model_label": spec.label,
+    profile = {**settings.profile_values(), "model_fingerprint": fingerprint, "model_label": spec.label,
                "model_source": _source(spec, settings), "vocab_version": vocab.version}
     for old_root, _, old in run.migrations:
         log(f"photobrain: {'would move' if dry_run else 'moving'} the tags of {old_root} from {old.where()} to "
@@ -89,8 +89,9 @@ def _check_embeddable(run: LibraryRun) -> None:
                               "the rest")
 
 
-def _model(run: LibraryRun, log: Callable[[str], None]) -> ModelSpec:
-    """The run's model; when it comes from the library's profile, the very weights the library was tagged with."""
+def _model(run: LibraryRun, log: Callable[[str], None]) -> tuple[ModelSpec, str]:
+    """The run's model and its fingerprint; when it comes from the library's profile, the very weights the library
+    was tagged with."""
     from .models import resolve
 
     settings, profile = run.settings, run.previous or {}
@@ -103,13 +104,13 @@ def _model(run: LibraryRun, log: Callable[[str], None]) -> ModelSpec:
         raise ModelError(exc.path, f"{exc.reason}; the library {run.root} was tagged with {profile.get('model_label')} "
                          f"({profile.get('model_source')})", "put the weights back, or pass --model and --pretrained to "
                          "retag with other weights (every photo is embedded again)") from exc
-    recorded = profile.get("model_fingerprint")
-    if from_library and recorded and spec.fingerprint() != recorded:
+    recorded, fingerprint = profile.get("model_fingerprint"), spec.fingerprint()
+    if from_library and recorded and fingerprint != recorded:
         raise ModelError(spec.checkpoint, f"these weights are not the ones the library {run.root} was tagged with "
-                         f"(fingerprint {spec.fingerprint()}, recorded {recorded})",
+                         f"(fingerprint {fingerprint}, recorded {recorded})",
                          "pass --pretrained explicitly to retag with these weights (every photo is embedded again), or "
                          "put the original file back")
-    return spec
+    return spec, fingerprint
 
 
 def _source(spec: ModelSpec, settings: Settings) -> str:
