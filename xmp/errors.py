@@ -20,7 +20,27 @@ class PhotobrainError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return self.reason if self.path is None else f"{self.path}: {self.reason}"
+        return self.reason if self.path is None else f"{shown(self.path)}: {self.reason}"
+
+
+def shown(path: os.PathLike[str] | str) -> str:
+    """A path as a message prints it: as it is when plain, quoted with escapes when it holds a control character
+    (a newline in a file name must not start a line of its own) or bytes that are not UTF-8 (shown as ``\\xNN``).
+    """
+    text = os.fspath(path)
+    if text.isprintable() and not any("\udc80" <= c <= "\udcff" for c in text):
+        return text
+    out = []
+    for c in text:
+        if "\udc80" <= c <= "\udcff":  # a byte that is not UTF-8, as os.fsdecode keeps it
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif c in "\\'":
+            out.append("\\" + c)
+        elif not c.isprintable() and c != " ":
+            out.append(repr(c)[1:-1])
+        else:
+            out.append(c)
+    return "'" + "".join(out) + "'"
 
 
 class MetadataReadError(PhotobrainError):

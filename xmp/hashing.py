@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,6 +131,9 @@ def _jpeg_scan(data: bytes) -> memoryview:
     raise ValueError("no end-of-image marker")
 
 
+_PNG_CRITICAL = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
+
+
 def _png_image_chunks(data: bytes):
     pos = 8
     found = False
@@ -137,6 +141,10 @@ def _png_image_chunks(data: bytes):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
         if pos + 12 + length > len(data):
             raise ValueError(f"PNG chunk {kind!r} runs past the end of the file")
+        if kind in _PNG_CRITICAL and zlib.crc32(memoryview(data)[pos + 4:pos + 8 + length]) != struct.unpack(
+                ">I", data[pos + 8 + length:pos + 12 + length])[0]:
+            # libpng, and so most viewers and editors, refuse a critical chunk whose checksum is wrong
+            raise ValueError(f"PNG chunk {kind.decode('latin-1')} is damaged (its CRC does not match)")
         if kind in (b"IDAT", b"JDAT", b"JDAA"):
             found = True
             yield memoryview(data)[pos + 8:pos + 8 + length]

@@ -71,8 +71,8 @@ class XmpSource:
     #: Properties a new sidecar copies from the image's other sources (rating, labels, title, rights...), as
     #: exiv2 reads them: key -> value.
     extras: dict[str, Any] = field(default_factory=dict)
-    #: (size, mtime_ns) of a sidecar when read; a write checks it did not change since.
-    signature: tuple[int, int] | None = None
+    #: The sidecar's stamp when read (size, mtime, ctime, inode: ``regular.stamp``); a write checks it did not change.
+    signature: tuple[int, int, int, int] | None = None
 
 
 @dataclass
@@ -81,8 +81,8 @@ class FileMetadata:
 
     path: Path
     sources: list[XmpSource]
-    #: (size, mtime_ns) of the image when it was read: a write checks nothing changed since.
-    signature: tuple[int, int] | None = None
+    #: The image's stamp when it was read (``regular.stamp``): a write checks nothing changed since.
+    signature: tuple[int, int, int, int] | None = None
     #: The image file's bytes as read, so a write need not read it again.
     data: bytes | None = field(default=None, repr=False, compare=False)
 

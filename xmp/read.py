@@ -1,6 +1,7 @@
 """Reading every keyword source of an image: embedded XMP and IPTC, and both sidecar names."""
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ from .formats import HEIF, IMAGE_SUFFIXES, RAW, sniff, suffix
 from .hashing import jpeg_header_length
 from .model import AITag, FileMetadata, Provenance, XmpSource
 from .paths import SLASH, split
+from .regular import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES, read_regular, stamp
 
 EMBEDDED = "embedded"
 
@@ -64,9 +66,13 @@ def owns_base_sidecar(image: Path) -> bool:
 
 
 def existing_sidecar(candidate: Path) -> Path | None:
-    """``candidate`` or its upper-case ``.XMP`` twin, whichever exists."""
+    """``candidate`` or its upper-case ``.XMP`` twin, whichever exists.
+
+    Anything under that name counts, a FIFO or a link to a device too: reading it is then refused with a
+    reason, rather than the name being taken for free and written over.
+    """
     for path in (candidate, candidate.with_suffix(".XMP")):
-        if path.is_file():
+        if os.path.lexists(path):
             return path
     return None
 
@@ -79,12 +85,13 @@ def read_metadata(path: Path, data: bytes | None = None) -> FileMetadata:
     file's path when the image or one of its sidecars cannot be read.
     """
     path = Path(path)
-    try:
-        st = path.stat()
-        if data is None:
-            data = path.read_bytes()
-    except OSError as exc:
-        raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+    if data is None:
+        data, st = read_regular(path, limit=MAX_IMAGE_BYTES)
+    else:
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
     sources: list[XmpSource] = []
     try:
         sources.append(read_source(path, data, EMBEDDED))
@@ -99,17 +106,12 @@ def read_metadata(path: Path, data: bytes | None = None) -> FileMetadata:
             continue  # a name.xmp that belongs to a raw of the same name is that raw's, not this image's
         seen.add(sidecar)
         sources.append(read_sidecar(sidecar))
-    return FileMetadata(path=path, sources=sources, signature=(st.st_size, st.st_mtime_ns),
-                        data=data)
+    return FileMetadata(path=path, sources=sources, signature=stamp(st), data=data)
 
 
 def read_sidecar(sidecar: Path) -> XmpSource:
-    try:
-        st = sidecar.stat()
-        data = sidecar.read_bytes()
-    except OSError as exc:
-        raise MetadataReadError(sidecar, f"cannot read the sidecar ({exc.strerror or exc})") from exc
-    signature = (st.st_size, st.st_mtime_ns)
+    data, st = read_regular(sidecar, limit=MAX_SIDECAR_BYTES, what="sidecar")
+    signature = stamp(st)
     if not data.strip():
         return XmpSource(label=sidecar.name, path=sidecar, signature=signature)
     try:

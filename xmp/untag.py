@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import ConcurrentChangeError, MetadataWriteError, ReadOnlyError
+from .errors import ConcurrentChangeError, MetadataWriteError, PhotobrainError, ReadOnlyError
 from .exiv2 import Exiv2Image
 from .formats import can_embed
 from .model import Provenance, XmpSource
@@ -19,6 +19,7 @@ from .packet import PHOTOBRAIN_TOOLKIT, PacketError, update_packet
 from .paths import PIPE, SLASH, join, key, split
 from .plan import deleted_by_user, entry, is_mine, owned_view
 from .read import COPIED, EMBEDDED, read_metadata
+from .regular import MAX_SIDECAR_BYTES, read_regular, stamp
 from .write import _write_embedded, _write_sidecar, is_read_only, packet_updates
 
 
@@ -154,9 +155,9 @@ def _holds_nothing_else(current: XmpSource, wanted: XmpSource, others: list[XmpS
     of keywords and captions the image's other sources hold.
     """
     try:
-        text = current.path.read_text(encoding="utf-8")
+        text = read_regular(current.path, limit=MAX_SIDECAR_BYTES, what="sidecar")[0].decode("utf-8")
         left = update_packet(text, packet_updates(current, wanted))
-    except (OSError, UnicodeDecodeError, PacketError):
+    except (PhotobrainError, UnicodeDecodeError, PacketError):
         return False
     image = Exiv2Image(current.path, left.encode("utf-8"))
     try:
@@ -195,7 +196,7 @@ def _delete_sidecar(current: XmpSource) -> None:
     except OSError as exc:
         raise ConcurrentChangeError(sidecar, "the sidecar disappeared while photobrain was reading it",
                                     "run the command again") from exc
-    if (st.st_size, st.st_mtime_ns) != current.signature:
+    if stamp(st) != current.signature:
         raise ConcurrentChangeError(sidecar, "another program changed the sidecar while photobrain was reading it",
                                     "run the command again")
     if is_read_only(sidecar):

@@ -19,6 +19,7 @@ from .errors import (
     MetadataWriteError,
     ReadOnlyError,
     VerificationError,
+    shown,
 )
 from .exiv2 import Exiv2Image
 from .formats import can_embed, sniff
@@ -50,6 +51,7 @@ from .read import (
     read_source,
     sidecar_paths,
 )
+from .regular import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES, read_regular, stamp
 
 WriteMode = Literal["embed", "sidecar", "auto"]
 SidecarName = Literal["ext", "base", "both"]
@@ -78,6 +80,9 @@ class WriteOptions:
     root: str = "AI"
     keep_mtime: bool = False
     dry_run: bool = False
+    #: the library being tagged: a symbolic link to a file inside it is written through (the link stays a link);
+    #: a link to a file anywhere else is never written through (see :func:`link_target`)
+    library: Path | None = None
 
 
 @dataclass
@@ -108,6 +113,7 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
     path = Path(path)
     meta = read_metadata(path)
     mode, note = _choose_mode(path, meta, options)
+    through = link_target(path, options.library, "embed") if mode == "embed" else path
     plan = plan_keywords(meta, request, root=options.root, image_name=path.name, now=clock())
     targets, naming_note = _targets(path, meta, mode, options)
     note = note or naming_note
@@ -127,11 +133,32 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
         if options.dry_run:
             continue
         if current.label == EMBEDDED:
-            _write_embedded(path, current, wanted, keep_mtime=options.keep_mtime, signature=meta.signature,
+            _write_embedded(through, current, wanted, keep_mtime=options.keep_mtime, signature=meta.signature,
                             data=meta.data)
         else:
-            _write_sidecar(current, wanted)
+            _write_sidecar(current, wanted, options.library)
     return result
+
+
+def link_target(path: Path, library: Path | None, what: str) -> Path:
+    """The file to write when ``path`` is to be rewritten: itself, or the file a symbolic link points to.
+
+    A rename over a link would replace the link with a regular file (and leave the photo it pointed to
+    without the tags), so a link is written through to its target when the target lies in ``library``;
+    a link to a file outside the library (or with no library given) is refused.
+    """
+    if not os.path.islink(path):
+        return path
+    target = Path(os.path.realpath(path))
+    if library is not None:
+        inner, outer = os.fsencode(target), os.fsencode(os.path.realpath(library))
+        if inner == outer or inner.startswith(outer.rstrip(b"/") + b"/"):
+            return target
+    hint = ("use --write sidecar or --write auto (a sidecar goes beside the link), or tag the folder that holds "
+            "the file" if what == "embed" else "replace the link with the sidecar itself, or move it away")
+    raise MetadataWriteError(path, f"a symbolic link to {shown(target)}, outside the library: photobrain does not "
+                                   f"write through it", hint)
+
 
 
 def is_read_only(path: Path) -> bool:
@@ -163,6 +190,10 @@ def _choose_mode(path: Path, meta: FileMetadata, options: WriteOptions) -> tuple
         return "sidecar", None
     if is_read_only(path):
         return "sidecar", "the file is read-only: wrote a sidecar instead"
+    try:
+        link_target(path, options.library, "embed")
+    except MetadataWriteError:
+        return "sidecar", "the file is a symbolic link to a file outside the library: wrote a sidecar instead"
     return "embed", None
 
 
@@ -256,14 +287,18 @@ def _tag_structs(prov) -> list:
     return structs if structs else []
 
 
-def _write_sidecar(current: XmpSource, wanted: XmpSource) -> None:
-    sidecar = current.path
-    try:
-        before = sidecar.stat() if sidecar.exists() else None
-        old_text = sidecar.read_text(encoding="utf-8") if before is not None else None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MetadataWriteError(sidecar, f"cannot read the sidecar to update it ({exc})") from exc
-    now = None if before is None else (before.st_size, before.st_mtime_ns)
+def _write_sidecar(current: XmpSource, wanted: XmpSource, library: Path | None = None) -> None:
+    sidecar = link_target(current.path, library, "sidecar")
+    before: os.stat_result | None = None
+    old_data: bytes | None = None
+    old_text: str | None = None
+    if os.path.lexists(sidecar):
+        old_data, before = read_regular(sidecar, limit=MAX_SIDECAR_BYTES, what="sidecar")
+        try:
+            old_text = old_data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MetadataWriteError(sidecar, f"cannot read the sidecar to update it ({exc})") from exc
+    now = None if before is None else stamp(before)
     if now != current.signature:
         raise ConcurrentChangeError(sidecar, "another program changed the sidecar while photobrain was reading it",
                                     "run the command again")
@@ -281,18 +316,20 @@ def _write_sidecar(current: XmpSource, wanted: XmpSource) -> None:
         if owned_view(check) != owned_view(wanted) or check.extras != wanted.extras:
             raise VerificationError(sidecar, "the rewritten sidecar does not read back as written; left untouched")
 
-    _atomic_replace(sidecar, [data], verify, keep_mtime=False, expect=before, create=before is None)
+    _atomic_replace(sidecar, [data], verify, keep_mtime=False, expect=before, expect_data=old_data,
+                    create=before is None)
 
 
 def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_mtime: bool,
                     signature: tuple[int, int] | None, data: bytes | None) -> None:
-    try:
-        before_stat = path.stat()
-        if data is None or signature is None:
-            data = path.read_bytes()
-    except OSError as exc:
-        raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
-    if signature is not None and signature != (before_stat.st_size, before_stat.st_mtime_ns):
+    if data is None or signature is None:
+        data, before_stat = read_regular(path, limit=MAX_IMAGE_BYTES)
+    else:
+        try:
+            before_stat = path.stat()
+        except OSError as exc:
+            raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+    if signature is not None and signature != stamp(before_stat):
         raise ConcurrentChangeError(path, "another program changed the file while photobrain was reading it",
                                     "run the command again")
     image_before = image_data(path, data)  # raises CorruptImageError for a truncated or damaged file
@@ -310,7 +347,7 @@ def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_m
             same_image = False
         _check_written(path, temp, written, same_image, wanted)
 
-    _atomic_replace(path, [out], verify, keep_mtime=keep_mtime, expect=before_stat)
+    _atomic_replace(path, [out], verify, keep_mtime=keep_mtime, expect=before_stat, expect_data=data)
 
 
 def _write_jpeg_header(path: Path, data: bytes, header: int, current: XmpSource, wanted: XmpSource, *,
@@ -337,7 +374,7 @@ def _write_jpeg_header(path: Path, data: bytes, header: int, current: XmpSource,
             same_image = same_image and fh.read(len(new_header)) == new_header and _reads_as(fh, tail)
         _check_written(path, temp, new_header + b"\xff\xd9", same_image, wanted)
 
-    _atomic_replace(path, [new_header, tail], verify, keep_mtime=keep_mtime, expect=before_stat)
+    _atomic_replace(path, [new_header, tail], verify, keep_mtime=keep_mtime, expect=before_stat, expect_data=data)
 
 
 def _splice_jpeg_xmp(path: Path, head: bytes, current: XmpSource, wanted: XmpSource) -> bytes | None:
@@ -420,17 +457,32 @@ def _same_chunks(a: list[memoryview], b: list[memoryview]) -> bool:
     return len(a) == len(b) and all(bytes(x) == bytes(y) for x, y in zip(a, b, strict=True))
 
 
+def temp_name(name: str) -> str:
+    """The hidden name of a file being written beside ``name``: ``.NAME.PID-RANDOM.photobrain-tmp``.
+
+    The process id lets the next run tell a dead run's leftovers from a live run's; a long name is cut
+    (on a character boundary) so the temporary name stays within the 255 bytes file systems allow.
+    """
+    tail = f".{os.getpid()}-{secrets.token_hex(4)}{TEMP_MARKER}"
+    room = 255 - 1 - len(tail)
+    while len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return f".{name}{tail}"
+
+
 def _atomic_replace(target: Path, chunks: list[bytes | memoryview], verify: Callable[[Path], None], *, keep_mtime: bool,
-                    expect: os.stat_result | None = None, create: bool = False) -> None:
+                    expect: os.stat_result | None = None, expect_data: bytes | None = None,
+                    create: bool = False) -> None:
     """Write ``chunks`` (one after another) beside ``target``, check it, then rename it over ``target``.
 
-    ``expect`` is the target's stat when it was read: if it changed since,
-    nothing is replaced. With ``create`` the target must not exist yet.
+    ``expect`` is the target's stat when it was read and ``expect_data`` what was read: if either changed
+    since (size, mtime, ctime or inode; then the content itself, compared byte for byte just before the
+    rename), nothing is replaced. With ``create`` the target must not exist yet.
 
     A crash at any point leaves either the old file or the new one (plus, at
     worst, a hidden ``.*.photobrain-tmp`` file that is never an original).
     """
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_MARKER}")
+    temp = target.with_name(temp_name(target.name))
     try:
         try:
             with open(temp, "xb") as fh:
@@ -456,7 +508,7 @@ def _atomic_replace(target: Path, chunks: list[bytes | memoryview], verify: Call
             if now is None:
                 raise ConcurrentChangeError(target, "another program removed the file while photobrain was writing it",
                                             "run the command again")
-            if (now.st_size, now.st_mtime_ns) != (expect.st_size, expect.st_mtime_ns):
+            if stamp(now) != stamp(expect) or (expect_data is not None and not _still_holds(target, expect_data)):
                 raise ConcurrentChangeError(target, "another program changed the file while photobrain was writing it",
                                             "run the command again")
         try:
@@ -473,6 +525,15 @@ def _atomic_replace(target: Path, chunks: list[bytes | memoryview], verify: Call
     finally:
         if temp.exists():
             temp.unlink()
+
+
+def _still_holds(target: Path, data: bytes) -> bool:
+    """Whether ``target`` still holds exactly ``data`` (read back in pieces: the page cache has it)."""
+    try:
+        with open(target, "rb") as fh:
+            return _reads_as(fh, memoryview(data))
+    except OSError:
+        return False
 
 
 def _create_from(temp: Path, target: Path) -> None:
