@@ -42,6 +42,16 @@ class FileRow:
     hash: str | None
     status: str
     tagset: str | None
+    ctime_ns: int | None = None  # None: recorded before schema 6
+    inode: int | None = None
+    error: str | None = None
+    hint: str | None = None
+
+    def same_file(self, st: os.stat_result) -> bool:
+        """Whether ``st`` is the file as recorded: size, mtime, ctime and inode (size and mtime for an old row)."""
+        if (self.size, self.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            return False
+        return self.ctime_ns is None or (self.ctime_ns, self.inode) == (st.st_ctime_ns, st.st_ino)
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,8 @@ class Catalog:
                 raise CatalogInUseError(path, "the catalog is in use by another photobrain command",
                                         "wait for it to finish, or use another catalog with --catalog") from None
         try:
-            db = sqlite3.connect(path, timeout=30)
+            # one thread at a time, but not always the one that opened it (the service's request threads)
+            db = sqlite3.connect(path, timeout=30, check_same_thread=False)
             # big pages for a new catalog: seven 2 KB embeddings fill a 16 KB page, one fills a 4 KB page half
             db.execute("PRAGMA page_size=16384")
             db.execute("PRAGMA journal_mode=WAL")
@@ -183,7 +194,7 @@ class Catalog:
         if not Path(path).exists():
             return None
         try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
             db.execute("SELECT count(*) FROM meta").fetchone()
         except sqlite3.DatabaseError as exc:
             raise CatalogError(path, f"not a usable photobrain catalog ({exc})",
@@ -268,26 +279,36 @@ class Catalog:
         rows: dict[Path, FileRow] = {}
         for root in roots:
             prefix = encode_path(root)
-            query = ("SELECT path, size, mtime_ns, hash, status, tagset FROM files "
-                     "WHERE path = ? OR (path >= ? AND path < ?)")
-            for blob, size, mtime, digest, status, tagset in self.db.execute(
-                    query, (prefix, prefix + b"/", prefix + b"0")):
-                path = decode_path(blob)
-                rows[path] = FileRow(path, size, mtime, digest, status, tagset)
+            query = f"SELECT {_FILE_COLUMNS} FROM files WHERE path = ? OR (path >= ? AND path < ?)"
+            for row in self.db.execute(query, (prefix, prefix + b"/", prefix + b"0")):
+                file_row = _file_row(row)
+                rows[file_row.path] = file_row
         return rows
+
+    def file_row(self, path: Path) -> FileRow | None:
+        row = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE path = ?", (encode_path(path),)).fetchone()
+        return None if row is None else _file_row(row)
 
     def paths_of(self, digest: str, *, include_missing: bool = False) -> list[Path]:
         sql = "SELECT path FROM files WHERE hash = ?" + ("" if include_missing else " AND status != 'missing'")
         return [decode_path(b) for (b,) in self.db.execute(sql + " ORDER BY path", (digest,))]
 
     def record_file(self, path: Path, *, size: int, mtime_ns: int, digest: str | None, status: str,
-                    error: str | None = None, tagset: str | None = None, run: int | None = None) -> None:
+                    error: str | None = None, tagset: str | None = None, run: int | None = None,
+                    ctime_ns: int | None = None, inode: int | None = None, hint: str | None = None) -> None:
         self.db.execute(
-            "INSERT INTO files (path, size, mtime_ns, hash, status, error, tagset, run, updated) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET size = excluded.size, "
-            "mtime_ns = excluded.mtime_ns, hash = excluded.hash, status = excluded.status, error = excluded.error, "
-            "tagset = excluded.tagset, run = excluded.run, updated = excluded.updated",
-            (encode_path(path), size, mtime_ns, digest, status, error, tagset, run, now()))
+            "INSERT INTO files (path, size, mtime_ns, ctime_ns, inode, hash, status, error, hint, tagset, run, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET size = excluded.size, "
+            "mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns, inode = excluded.inode, hash = excluded.hash, "
+            "status = excluded.status, error = excluded.error, hint = excluded.hint, tagset = excluded.tagset, "
+            "run = excluded.run, updated = excluded.updated",
+            (encode_path(path), size, mtime_ns, ctime_ns, inode, digest, status, _text(error), _text(hint), tagset, run,
+             now()))
+
+    def fill_stamps(self, stamps: Iterable[tuple[Path, int, int]]) -> None:
+        """Record (path, ctime_ns, inode) for rows written before schema 6 whose size and mtime still match."""
+        self.db.executemany("UPDATE files SET ctime_ns = ?, inode = ? WHERE path = ? AND ctime_ns IS NULL",
+                            [(ctime, inode, encode_path(p)) for p, ctime, inode in stamps])
 
     def mark_missing(self, paths: Iterable[Path]) -> None:
         self.db.executemany("UPDATE files SET status = 'missing', updated = ? WHERE path = ?",
@@ -516,7 +537,8 @@ class Catalog:
             folders = old[2] if folders is None else folders
             self.db.execute("DELETE FROM file_text WHERE rowid = ?", (file_id,))
         self.db.execute("INSERT INTO file_text (rowid, name, folders, keywords, tags, caption) VALUES (?, ?, ?, ?, ?, ?)",
-                        (file_id, Path(path).name, folders or "", keywords or "", tags, caption or ""))
+                        (file_id, _text(Path(path).name), _text(folders) or "", _text(keywords) or "", _text(tags),
+                         _text(caption) or ""))
 
     def keyword_matches(self, expression: str, limit: int) -> list[tuple[Path, str, float]]:
         """(path, content hash, bm25 rank: lower is better) of files whose text matches an FTS5 ``expression``.
@@ -546,6 +568,34 @@ class Catalog:
         }
 
     def iter_files(self) -> Iterator[FileRow]:
-        for blob, size, mtime, digest, status, tagset in self.db.execute(
-                "SELECT path, size, mtime_ns, hash, status, tagset FROM files ORDER BY path"):
-            yield FileRow(decode_path(blob), size, mtime, digest, status, tagset)
+        for row in self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files ORDER BY path"):
+            yield _file_row(row)
+
+
+_FILE_COLUMNS = "path, size, mtime_ns, hash, status, tagset, ctime_ns, inode, error, hint"
+
+
+def _file_row(row: tuple) -> FileRow:
+    return FileRow(decode_path(row[0]), *row[1:])
+
+
+def _text(value: str | None) -> str | None:
+    """Text as SQLite can store it (UTF-8).
+
+    A file name's bytes that are not UTF-8 (kept by ``os.fsdecode`` as lone surrogates) become the characters
+    they are in Windows-1252, the encoding old archives' names most often are in; any other lone surrogate
+    becomes U+FFFD.
+    """
+    if value is None or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return "".join(_character(c) for c in value)
+
+
+def _character(c: str) -> str:
+    if "\udc80" <= c <= "\udcff":
+        return bytes([ord(c) - 0xDC00]).decode("cp1252", "replace")
+    return "\ufffd" if "\ud800" <= c <= "\udfff" else c

@@ -1,7 +1,7 @@
 """The catalog's schema, one migration per version: a catalog opened by a newer photobrain is brought up to date."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -118,4 +118,13 @@ MIGRATIONS[5] = """
         last_run TEXT,                 -- when a tag or retag last finished here
         last_summary TEXT              -- JSON: its counts
     );
+"""
+
+# 6: what the OS says of a file besides size and mtime (an editor can keep both and still change it: the ctime and,
+# for a save by rename, the inode cannot be put back), and the hint that came with a failure, so a file that cannot
+# be read is reported again, unchanged, without being read on every run.
+MIGRATIONS[6] = """
+    ALTER TABLE files ADD COLUMN ctime_ns INTEGER;   -- NULL: recorded before schema 6 (filled in when next seen)
+    ALTER TABLE files ADD COLUMN inode INTEGER;
+    ALTER TABLE files ADD COLUMN hint TEXT;
 """

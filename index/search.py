@@ -179,18 +179,19 @@ class Searcher:
 
     def _vector_of(self, path: Path) -> tuple[str | None, np.ndarray]:
         """An indexed file's stored vector (no model needed); otherwise the file is embedded now."""
-        row = self.catalog.db.execute("SELECT size, mtime_ns, hash FROM files WHERE path = ? AND status = 'ok'",
-                                      (encode_path(path),)).fetchone()
+        row = self.catalog.file_row(path)
         try:
             st = path.stat()
         except OSError as exc:
             raise PhotobrainError(path, f"cannot read the file ({exc.strerror or exc})", "check the path") from exc
-        digest = row[2] if row and (row[0], row[1]) == (st.st_size, st.st_mtime_ns) else None
+        digest = row.hash if row is not None and row.status == "ok" and row.same_file(st) else None
         if digest is None:
             from xmp import content_hash
+            from xmp.regular import MAX_IMAGE_BYTES, read_regular
 
+            data, _ = read_regular(path, limit=MAX_IMAGE_BYTES)  # a FIFO or a device is refused, not read
             try:
-                digest = content_hash(path)
+                digest = content_hash(path, data)
             except PhotobrainError:
                 digest = None
         stored = self.catalog.embedding(digest, self.model_id) if digest else None

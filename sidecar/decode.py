@@ -7,21 +7,84 @@ the cost of tagging. Pillow's draft mode lets libjpeg decode at 1/2, 1/4 or
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
-from xmp import RAW, CorruptImageError
+from xmp import HEIF, RAW, CorruptImageError
 from xmp.errors import PhotobrainError
+from xmp.formats import sniff, suffix
+from xmp.regular import HEAD_BYTES, describe_content, open_regular
 
 DEFAULT_MAX_MEGAPIXELS = 250
+#: Photos and panoramas stay well under this; a 1 x 1,048,576 "image" is an attack on the decoder's memory
+MAX_ASPECT = 50
+#: What one image may take on disk: 8 bytes a pixel (16-bit RGBA, uncompressed) at the megapixel limit, plus
+#: room for metadata and previews
+BYTES_PER_PIXEL_ON_DISK = 8
+METADATA_ROOM = 64 << 20
 
 
 class ImageTooLargeError(PhotobrainError):
     """Larger than the decompression-bomb limit."""
+
+
+def file_limit(max_megapixels: float) -> int:
+    """The largest image file read at ``max_megapixels`` (2 GB at the default 250 MP)."""
+    return int(max_megapixels * 1_000_000 * BYTES_PER_PIXEL_ON_DISK) + METADATA_ROOM
+
+
+def read_image(path: Path, *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> tuple[bytes, os.stat_result]:
+    """The bytes of the image file ``path`` and its stat, read only when they can be an image worth decoding.
+
+    Refused before reading the whole file: anything but a regular file (FIFO, device, folder), a file over
+    :func:`file_limit`, one whose first bytes are no image format (empty, text, HTML: said so), and one whose
+    header already declares more than ``max_megapixels`` or a shape no photo has.
+    Raises :class:`CorruptImageError` or :class:`ImageTooLargeError` naming the file.
+    """
+    fd, st = open_regular(path, limit=file_limit(max_megapixels), what="file at this --max-megapixels")
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            head = fh.read(HEAD_BYTES)
+            if suffix(path) not in RAW and sniff(head) == "unknown":
+                raise CorruptImageError(path, f"not an image: {describe_content(head)}",
+                                        "photo files only: JPEG, PNG, TIFF, WebP, HEIC, DNG and raw formats")
+            if suffix(path) not in RAW | HEIF:
+                check_size(path, _declared_size(head), max_megapixels)
+            data = head + fh.read()
+        except OSError as exc:
+            raise CorruptImageError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+    return data, st
+
+
+def _declared_size(head: bytes) -> tuple[int, int] | None:
+    """The size an image's header declares, read from its first bytes only (None when they do not say)."""
+    Image.MAX_IMAGE_PIXELS = None  # check_size() says it better; decode() sets Pillow's own check again
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(head)) as image:
+                return image.size
+    except Exception:  # any header Pillow cannot read from the first bytes alone: decode() says more
+        return None
+
+
+def check_size(path: Path, size: tuple[int, int] | None, max_megapixels: float) -> None:
+    """Refuse, before decoding, an image over ``max_megapixels`` or of a shape no photo has (over 50:1)."""
+    if size is None:
+        return
+    width, height = size
+    if width * height > max_megapixels * 1_000_000:
+        raise ImageTooLargeError(path, f"{width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+                                 f"{max_megapixels:g} MP limit against decompression bombs",
+                                 "raise it with --max-megapixels if you trust this file")
+    if min(width, height) < 1 or max(width, height) > MAX_ASPECT * min(width, height):
+        raise CorruptImageError(path, f"{width}x{height} pixels: an aspect ratio over {MAX_ASPECT}:1 is not a photo "
+                                "photobrain can tag", "crop it in an image editor if it is one")
 
 
 @dataclass(frozen=True)
@@ -56,6 +119,9 @@ def decode(path: Path, data: bytes, *, min_side: int = 224, max_megapixels: floa
     _register_heif()
     if path.suffix.lower() in RAW:
         data = _raw_preview(path, data)
+    elif sniff(data) == "unknown":
+        raise CorruptImageError(path, f"not an image: {describe_content(data[:HEAD_BYTES])}",
+                                "photo files only: JPEG, PNG, TIFF, WebP, HEIC, DNG and raw formats")
     Image.MAX_IMAGE_PIXELS = int(max_megapixels * 1_000_000)  # Pillow refuses twice this before decoding
     try:
         with warnings.catch_warnings():
@@ -63,26 +129,59 @@ def decode(path: Path, data: bytes, *, min_side: int = 224, max_megapixels: floa
             image: Image.Image = Image.open(io.BytesIO(data))
             fmt = image.format or "unknown"
             width, height = image.size
-            if width * height > max_megapixels * 1_000_000:
-                raise ImageTooLargeError(path, f"{width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
-                                         f"{max_megapixels:g} MP limit against decompression bombs",
-                                         "raise it with --max-megapixels if you trust this file")
+            check_size(path, (width, height), max_megapixels)
             if fmt == "JPEG" and isinstance(image, ImageFile.ImageFile):
                 image.draft("RGB", (min_side, min_side))
             image.load()
-    except ImageTooLargeError:
+            orientation = image.getexif().get(0x0112, 1)  # read before the cut: a TIFF keeps it in its own tags
+            image = _smaller(image, min_side)
+    except (ImageTooLargeError, CorruptImageError):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(path, f"over the {max_megapixels:g} MP limit against decompression bombs ({exc})",
                                  "raise it with --max-megapixels if you trust this file") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError as exc:
+        raise CorruptImageError(path, f"cannot decode the image: {sniff(data).upper()} data Pillow does not "
+                                "recognise (damaged, or a variant it cannot read)",
+                                "check the file opens in an image viewer") from exc
+    except (OSError, SyntaxError, ValueError, MemoryError) as exc:
         raise CorruptImageError(path, f"cannot decode the image ({exc})",
                                 "check the file opens in an image viewer") from exc
-    orientation = image.getexif().get(0x0112, 1)
-    image = ImageOps.exif_transpose(image)
+    method = _TRANSPOSE.get(orientation)
+    if method is not None:
+        image = image.transpose(method)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return Decoded(_to_rgb(image), width, height, fmt)
+
+
+#: EXIF orientation -> the transpose that makes the image upright (as ImageOps.exif_transpose)
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}
+
+
+def _smaller(image: Image.Image, min_side: int) -> Image.Image:
+    """``image`` cut to what the model sees and shrunk, so that only one full-size copy is ever held.
+
+    The model takes the centre square of the image scaled to ``min_side``: a long panorama is first cut to
+    (at most) twice its height around the centre, then an image still over four times the size the model
+    needs is shrunk by a whole factor (box filter) before any conversion copies it.
+    """
+    width, height = image.size
+    short = min(width, height)
+    if max(width, height) > 2 * short:
+        keep = 2 * short
+        box = ((width - keep) // 2, 0, (width - keep) // 2 + keep, height) if width > height else \
+              (0, (height - keep) // 2, width, (height - keep) // 2 + keep)
+        image = image.crop(box)
+    factor = min(image.size) // (2 * min_side)
+    if factor >= 2:
+        try:
+            image = image.reduce(factor)
+        except ValueError:  # a mode reduce() does not take (16-bit): converted at full size, as before
+            pass
+    return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -10,8 +11,40 @@ from pathlib import Path
 from xmp import is_image
 
 # what xmp's atomic writes leave beside a file if the process dies between writing and renaming
-_LEFTOVER = re.compile(r"^\..+\.[0-9a-f]{8}\.photobrain-tmp$")
-LEFTOVER_AGE = 3600  # seconds: younger ones may belong to a photobrain run writing right now
+# (xmp.write.temp_name: ``.NAME.PID-RANDOM.photobrain-tmp``; earlier versions wrote no process id)
+_LEFTOVER = re.compile(r"^\..+\.(?:(\d+)-)?[0-9a-f]{8}\.photobrain-tmp$")
+LEFTOVER_AGE = 3600  # seconds: without a process id to ask, younger ones may belong to a run writing right now
+STALE_AGE = 86400  # no write takes a day: a process of that id alive now is another program
+
+
+def is_leftover(name: str, st: os.stat_result, now: float | None = None) -> bool:
+    """Whether ``name`` is a temporary file of a photobrain write that will never finish.
+
+    Its process is gone (a crash, a kill -9: cleaned at the next run), or it is older than a day (by its ctime:
+    ``--keep-mtime`` gives a temporary file the photo's old mtime); one without a process id in its name (an
+    earlier version's) once its mtime is an hour old.
+    """
+    match = _LEFTOVER.match(name)
+    if match is None or not stat.S_ISREG(st.st_mode):
+        return False
+    now = time.time() if now is None else now
+    if match.group(1) is None:
+        return now - st.st_mtime > LEFTOVER_AGE
+    return now - st.st_ctime > STALE_AGE or not _alive(int(match.group(1)))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    except OverflowError:  # no process can have that id
+        return False
+    return True
 
 
 def iter_images(paths: Iterable[Path]) -> Iterator[Path]:
@@ -61,7 +94,7 @@ def _walk(folder: Path, seen: set[tuple[int, int]], leftovers: list[Path] | None
         if entry.name.startswith("."):
             if leftovers is not None and _LEFTOVER.match(entry.name):
                 try:
-                    if entry.is_file(follow_symlinks=False) and time.time() - entry.stat().st_mtime > LEFTOVER_AGE:
+                    if is_leftover(entry.name, entry.stat(follow_symlinks=False)):
                         leftovers.append(Path(entry.path))
                 except OSError:
                     pass

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from index.catalog import Catalog, LibraryRow, deepest_library, is_within
+from xmp import is_image
 from xmp.errors import PhotobrainError
 
 from .places import data_dir, default_catalog
@@ -213,6 +214,7 @@ def plan_runs(paths: tuple[Path, ...], flags: Mapping[str, Any], config: Config,
                 groups[library.root] = []  # every catalogued file of the library (none is looked for)
             else:
                 log(f"photobrain: the library {library.root} is not there (moved, or a drive not mounted): skipped")
+    loose: list[Path] = []  # named, in no library, and no photo: reported by a run, never the root of one
     for path in paths:
         absolute = Path(os.path.abspath(path))
         holding = deepest_library(libraries, absolute)
@@ -220,8 +222,17 @@ def plan_runs(paths: tuple[Path, ...], flags: Mapping[str, Any], config: Config,
             groups.setdefault(holding.root, []).append(path)
         elif retag:
             raise not_in_a_library(absolute, explicit, config)
+        elif absolute.is_dir():
+            groups.setdefault(absolute, []).append(path)
+        elif absolute.is_file() and is_image(absolute):
+            groups.setdefault(absolute.parent, []).append(path)
         else:
-            groups.setdefault(absolute if absolute.is_dir() else absolute.parent, []).append(path)
+            loose.append(path)
+    if loose and not groups:
+        why = "no such file" if not os.path.lexists(loose[0]) else "not a photo file photobrain can tag"
+        raise PhotobrainError(loose[0], why, "name photo files or folders of photos")
+    if loose:
+        groups[next(iter(groups))].extend(loose)
     return [_plan(catalog, root, tuple(found), libraries, flags, config, migrate=migrate)
             for root, found in groups.items()]
 

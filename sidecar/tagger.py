@@ -3,8 +3,9 @@
 ``run_tag(TagOptions) -> TagResult``. The command line, the launcher and the
 plug-ins call this one function and read the same result.
 
-Pipeline: scan (stat only) -> skip files whose size and mtime are unchanged
-since they were tagged with the same settings -> worker processes read,
+Pipeline: scan (stat only) -> skip files whose size, mtime, ctime and inode
+are unchanged since they were tagged with the same settings (or failed to
+read: reported again, not read again) -> worker processes read,
 hash, decode (draft mode) and embed the rest in batches, one torch thread
 each, so both cores stay busy with decode and inference -> the main process
 picks tags, writes XMP and commits the catalog after every batch.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator, MutableMapping
@@ -29,6 +31,8 @@ import numpy as np
 
 from index.catalog import Catalog
 from xmp import AITag, PhotobrainError, TagRequest, WriteOptions, content_hash, is_image, read_metadata, write_tags
+from xmp.errors import shown
+from xmp.regular import Stamp, kind_of, stamp
 from xmp.view import summarize
 
 from .brains.local import ModelSpec
@@ -37,7 +41,7 @@ from .cloud.stage import PENDING, CloudStage, CloudStopped, Job, StoredAnswers
 
 if TYPE_CHECKING:
     from .brains.local import LocalBrain
-from .decode import DEFAULT_MAX_MEGAPIXELS, decode
+from .decode import DEFAULT_MAX_MEGAPIXELS, decode, read_image
 from .files import remove_leftovers, scan
 from .models import resolve
 from .places import cache_dir
@@ -134,8 +138,7 @@ class TagResult:
 @dataclass
 class _Item:
     path: str
-    size: int = 0
-    mtime_ns: int = 0
+    stamp: Stamp | None = None
     digest: str | None = None
     vector: np.ndarray | None = None
     facts: tuple[int, int, str] | None = None
@@ -171,25 +174,31 @@ class _Embedder:
             items.append(item)
             path = Path(raw)
             try:
-                with open(path, "rb") as fh:
-                    st = os.fstat(fh.fileno())
-                    data = fh.read()
-                item.size, item.mtime_ns = st.st_size, st.st_mtime_ns
+                data, st = read_image(path, max_megapixels=self.max_megapixels)
+                item.stamp = stamp(st)
                 item.digest = content_hash(path, data)
                 item.keywords, item.caption = keyword_text(path, data)
-                if item.digest in self.known:
+                # decoded even when its image data is known (a move, a copy, a metadata edit): a file whose
+                # header is damaged shares the hash of the good file it was copied from, and is never tagged
+                known = item.digest in self.known
+                claimed = not known and self._claim(item.digest)
+                min_side = self._brain().input_size if claimed else (self.brain.input_size if self.brain else 224)
+                decoded = decode(path, data, min_side=min_side, max_megapixels=self.max_megapixels)
+                del data
+                if known:
                     continue
-                if not self._claim(item.digest):
+                if not claimed:
                     item.deferred = True
                     continue
-                brain = self._brain()
-                decoded = decode(path, data, min_side=brain.input_size, max_megapixels=self.max_megapixels)
                 item.facts = (decoded.width, decoded.height, decoded.format)
                 pending.append((item, decoded.image))
             except PhotobrainError as exc:
-                item.reason, item.hint = exc.reason, exc.hint
+                item.reason, item.hint = _reason(exc, path), exc.hint
             except OSError as exc:
                 item.reason = f"cannot read the file ({exc.strerror or exc})"
+            except MemoryError:
+                item.reason = "out of memory decoding the image"
+                item.hint = "lower --max-megapixels or --jobs, or tag it on a machine with more memory"
         if pending:
             vectors = self._brain().embed_images([image for _, image in pending])
             for (item, _), vector in zip(pending, vectors, strict=True):
@@ -205,6 +214,18 @@ class _Embedder:
 
 
 _worker: _Embedder | None = None
+
+
+def _record(catalog: Catalog, path: Path, read_as: Stamp, **fields) -> None:
+    size, mtime_ns, ctime_ns, inode = read_as
+    catalog.record_file(path, size=size, mtime_ns=mtime_ns, ctime_ns=ctime_ns, inode=inode, **fields)
+
+
+def _reason(exc: PhotobrainError, path: Path) -> str:
+    """The reason a file failed; naming the other file (a sidecar) when that is what failed."""
+    if exc.path is not None and os.fsencode(exc.path) != os.fsencode(path):
+        return f"{shown(exc.path)}: {exc.reason}"
+    return exc.reason
 
 
 def keyword_text(path: Path, data: bytes) -> tuple[str | None, str | None]:
@@ -301,6 +322,8 @@ class _Session:
         self.options, self.spec, self.vocab, self.rule = options, spec, vocab, rule
         self.model_fp, self.tagset, self.catalog, self.run_id, self.result, self.log = (
             model_fp, tagset, catalog, run, result, log)
+        #: what reading a file depends on: a file that failed to read is read again only when this changes
+        self.readset = f"read:{options.max_megapixels:g}"
         self._concepts: np.ndarray | None = None
         self._model_id: int | None = catalog.find_model(model_fp)
         self._claims: MutableMapping[str, int] = {}
@@ -311,7 +334,8 @@ class _Session:
         self.write_options = None if options.write == "none" else WriteOptions(
             mode=cast(Literal["embed", "sidecar", "auto"], options.write),
             sidecar_name=cast(Literal["ext", "base", "both"], options.sidecar_name), root=options.root,
-            keep_mtime=options.keep_mtime, dry_run=options.dry_run)
+            keep_mtime=options.keep_mtime, dry_run=options.dry_run,
+            library=options.library or (self._roots[0] if len(self._roots) == 1 else None))
         # every run writes stored cloud answers, --brain local too
         self.answers = StoredAnswers(catalog, vocab, cloud_run=options.cloud.uses_cloud)
         self.cloud: CloudStage | None = None
@@ -338,6 +362,7 @@ class _Session:
         to_retag: list[tuple[Path, os.stat_result, str]] = []
         seen: set[Path] = set()
         vanished: list[Path] = []  # catalogued files named on this run that are gone
+        stamped: list[tuple[Path, int, int]] = []  # rows from before schema 6, still the same by size and mtime
         for path, st in candidates:
             absolute = Path(os.path.abspath(path))
             seen.add(absolute)
@@ -348,6 +373,10 @@ class _Session:
                 else:
                     self._fail(path, "no such file", None)
                 continue
+            if not stat.S_ISREG(st.st_mode):  # only named on the command line: a folder walk passes these by
+                self._fail(path, f"not a regular file: this is {kind_of(st.st_mode)}",
+                           "photobrain reads only regular files")
+                continue
             if not is_image(path):
                 self._fail(path, "not an image format photobrain reads", "photo files only: JPEG, PNG, TIFF, WebP, "
                            "HEIC, DNG and raw formats")
@@ -357,7 +386,14 @@ class _Session:
                 self.result.files.append(FileOutcome(str(path), "skipped", reason="not tagged yet",
                                                      hint="run 'photobrain tag' on it first"))
                 continue
-            if row and row.status == "ok" and (row.size, row.mtime_ns) == (st.st_size, st.st_mtime_ns) and row.hash:
+            same = row is not None and row.same_file(st)
+            if same and row is not None and row.ctime_ns is None:
+                stamped.append((absolute, st.st_ctime_ns, st.st_ino))
+            if same and row is not None and row.status == "failed" and row.hash is None and row.tagset == self.readset:
+                # it could not be read or decoded, and neither it nor the reading settings changed since
+                self.result.files.append(FileOutcome(str(path), "failed", reason=row.error, hint=row.hint))
+                continue
+            if same and row is not None and row.status == "ok" and row.hash:
                 if row.tagset == self.tagset and not self.options.forget_rejections:
                     self.result.files.append(FileOutcome(str(path), "unchanged"))
                     continue
@@ -365,6 +401,7 @@ class _Session:
                     to_retag.append((path, st, row.hash))
                     continue
             to_read.append(str(path))
+        self.catalog.fill_stamps(stamped)
         if leftovers:
             self.result.cleaned = remove_leftovers(leftovers)
             self.log(f"photobrain: removed {self.result.cleaned} temporary file(s) an interrupted run left behind")
@@ -397,8 +434,7 @@ class _Session:
             chosen = select(np.stack([vectors[digest] for _, _, digest in part]), self._concept_matrix(), self.vocab,
                             self.rule)
             for (path, st, digest), selected in zip(part, chosen, strict=True):
-                self._finish(str(path), digest, st.st_size, st.st_mtime_ns, vector=None, status="tagged",
-                             selected=selected)
+                self._finish(str(path), digest, stamp(st), vector=None, status="tagged", selected=selected)
                 if progress:
                     progress.update(1)
             self.catalog.commit()
@@ -438,7 +474,7 @@ class _Session:
             self._consume([embedder.process(waiting)], None)
             for item in [item for items in self._deferred.values() for item in items]:
                 self._fail(Path(item.path), "its image data could not be embedded (another file with the same image "
-                           "data failed)", None, item.size, item.mtime_ns)
+                           "data failed)", None, item.stamp)
             self._deferred.clear()
 
     def _known(self) -> frozenset[str]:
@@ -504,12 +540,12 @@ class _Session:
         for items in results:
             for item in items:
                 if item.reason is not None or item.digest is None:
-                    self._fail(Path(item.path), item.reason or "unreadable", item.hint, item.size, item.mtime_ns)
+                    self._fail(Path(item.path), item.reason or "unreadable", item.hint, item.stamp)
                     continue
                 if item.deferred:
                     self._deferred.setdefault(item.digest, []).append(item)
                 else:
-                    self._finish(item.path, item.digest, item.size, item.mtime_ns, vector=item.vector,
+                    self._finish(item.path, item.digest, item.stamp, vector=item.vector,
                                  facts=item.facts, status=None, text=(item.keywords, item.caption))
                 if item.vector is not None or item.deferred:
                     self._finish_waiting(item.digest)
@@ -529,12 +565,12 @@ class _Session:
         if digest not in self._deferred or digest not in self._embedded_now:
             return
         for item in self._deferred.pop(digest):
-            self._finish(item.path, digest, item.size, item.mtime_ns, vector=None, status="duplicate",
+            self._finish(item.path, digest, item.stamp, vector=None, status="duplicate",
                          text=(item.keywords, item.caption))
 
     # -- per file ------------------------------------------------------------------------------
 
-    def _finish(self, path: str, digest: str, size: int, mtime_ns: int, *, vector: np.ndarray | None,
+    def _finish(self, path: str, digest: str, read_as: Stamp | None, *, vector: np.ndarray | None,
                 status: str | None, facts: tuple[int, int, str] | None = None,
                 text: tuple[str | None, str | None] = (None, None), selected: list[Selected] | None = None) -> None:
         catalog = self.catalog
@@ -550,7 +586,7 @@ class _Session:
         else:
             stored = catalog.embedding(digest, model_id) if model_id is not None else None
         if (stored is None and selected is None) or model_id is None:
-            self._fail(Path(path), "no embedding could be computed", None, size, mtime_ns)
+            self._fail(Path(path), "no embedding could be computed", None, read_as)
             return
         if status is None:
             here = Path(os.path.abspath(path))
@@ -570,7 +606,8 @@ class _Session:
         root = self.options.root
         catalog.replace_tags(digest, model_id, [("/".join((root, *t.path)), t.score, t.implied) for t in selected],
                              self.spec.label, self.vocab.version)
-        job = Job(path, digest, size, mtime_ns, status, selected, text)
+        assert read_as is not None
+        job = Job(path, digest, read_as, status, selected, text)
         if self.cloud is not None:
             self.cloud.deliver(job)
         else:
@@ -581,7 +618,7 @@ class _Session:
     def _write(self, job: Job, note: str | None, pending: bool) -> None:
         """Write the file's XMP (local tags and any stored cloud answer) and record it in the catalog."""
         catalog, path, root = self.catalog, job.path, self.options.root
-        size, mtime_ns = job.size, job.mtime_ns
+        recorded = job.stamp
         local = [] if self.options.cloud.brain == "gemini" else [
             AITag(t.path, t.score, self.spec.label, self.vocab.version) for t in job.selected]
         cloud, caption, alt_text, source = self.answers.for_image(job.digest)
@@ -597,9 +634,10 @@ class _Session:
             try:
                 written = write_tags(Path(path), request, self.write_options)
             except PhotobrainError as exc:
-                self.result.files.append(FileOutcome(path, "failed", outcome.tags, exc.reason, exc.hint, cloud=note))
-                catalog.record_file(Path(path), size=size, mtime_ns=mtime_ns, digest=job.digest, status="failed",
-                                    error=exc.reason, run=self.run_id)
+                self.result.files.append(FileOutcome(path, "failed", outcome.tags, _reason(exc, Path(path)), exc.hint,
+                                                     cloud=note))
+                _record(catalog, Path(path), recorded, digest=job.digest, status="failed", error=_reason(exc, Path(path)),
+                        hint=exc.hint, run=self.run_id)
                 return
             outcome.written = [str(t) for t in written.targets]
             outcome.note = written.note
@@ -609,10 +647,9 @@ class _Session:
             if written.rejections and not self.options.dry_run:
                 catalog.add_rejections(job.digest, written.rejections)
             if written.changed and not self.options.dry_run and written.mode == "embed":
-                st = os.stat(path)  # our own write must not make the file look new next time
-                size, mtime_ns = st.st_size, st.st_mtime_ns
+                recorded = stamp(os.stat(path))  # our own write must not make the file look new next time
         self.result.files.append(outcome)
-        catalog.record_file(Path(path), size=size, mtime_ns=mtime_ns, digest=job.digest, status="ok",
+        _record(catalog, Path(path), recorded, digest=job.digest, status="ok",
                             tagset=self.tagset + (PENDING if pending else ""), run=self.run_id)
         ai_text = [" ".join(t.path) for t in request.tags] + [text for text in (caption, alt_text) if text]
         catalog.set_text(Path(path), folders=self._folders(path), keywords=job.text[0], caption=job.text[1],
@@ -631,11 +668,17 @@ class _Session:
                 continue
         return None
 
-    def _fail(self, path: Path, reason: str, hint: str | None, size: int = 0, mtime_ns: int = 0) -> None:
+    def _fail(self, path: Path, reason: str, hint: str | None, read_as: Stamp | None = None) -> None:
+        """A file that could not be read or decoded: reported, and recorded so the next run reports it again
+        without reading it, as long as it and the reading settings stay the same."""
         self.result.files.append(FileOutcome(str(path), "failed", reason=reason, hint=hint))
-        if path.exists():
-            self.catalog.record_file(path, size=size, mtime_ns=mtime_ns, digest=None, status="failed", error=reason,
-                                     run=self.run_id)
+        if read_as is None:
+            try:
+                read_as = stamp(os.stat(path))
+            except OSError:
+                return
+        _record(self.catalog, path, read_as, digest=None, status="failed", error=reason, hint=hint,
+                tagset=self.readset, run=self.run_id)
 
     # -- model-dependent state ------------------------------------------------------------------
 

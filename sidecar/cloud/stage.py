@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from xmp import AITag
 from xmp.errors import PhotobrainError
+from xmp.regular import Stamp
 
 from ..brains.gemini import CloudError, CloudStop, CloudWithheld, clean_keywords
 from .ledger import Ledger, ledger_path
@@ -43,8 +44,7 @@ class Job:
 
     path: str
     digest: str
-    size: int
-    mtime_ns: int
+    stamp: Stamp  # the file's size, mtime, ctime and inode when it was read
     status: str
     selected: list[Any]  # select.Selected
     text: tuple[str | None, str | None]

@@ -278,19 +278,23 @@ def test_the_config_file_sets_defaults_and_options_win(env, library, tiny_clip):
 
 def test_temporary_files_an_interrupted_write_left_are_cleaned_up(env, library, tiny_clip):
     folder = library / "plants"
-    stale = folder / ".dandelions.jpg.0123abcd.photobrain-tmp"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = folder / f".dandelions.jpg.{int(gone.stdout)}-0123abcd.photobrain-tmp"  # its process died: at once
+    writing = folder / f".fallen leaf.jpg.{os.getpid()}-0123abcd.photobrain-tmp"  # a live run's, old mtime or not
+    stale = folder / ".dandelions.jpg.0123abcd.photobrain-tmp"  # an earlier version's (no process id), hours old
     fresh = folder / ".red flower.jpg.89abcdef.photobrain-tmp"  # another run may be writing it right now
     users = folder / ".dandelions.jpg.notes"
-    for path in (stale, fresh, users):
+    for path in (killed, writing, stale, fresh, users):
         path.write_bytes(b"\xff\xd8 partial copy")
     hours_ago = time.time() - 2 * 3600
-    os.utime(stale, (hours_ago, hours_ago))
-    os.utime(users, (hours_ago, hours_ago))
+    for path in (stale, users, writing):
+        os.utime(path, (hours_ago, hours_ago))
     dry = run_tag(options(library, tiny_clip, env / "catalog.db", dry_run=True), log=lambda m: None)
-    assert dry.cleaned == 0 and stale.exists()
+    assert dry.cleaned == 0 and stale.exists() and killed.exists()
     result = run_tag(options(library, tiny_clip, env / "catalog.db"), log=lambda m: None)
-    assert result.cleaned == 1
-    assert not stale.exists() and fresh.exists() and users.exists()
+    assert result.cleaned == 2
+    assert not stale.exists() and not killed.exists()
+    assert fresh.exists() and users.exists() and writing.exists()
 
 
 CRASHER = """
