@@ -5,7 +5,6 @@ load torch (or even pyexiv2).
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from . import __version__
 from .cli_options import catalog_option, given
 from .cloud.cli import cloud_options
 from .cloud.cli import register as register_cloud_commands
+from .output import json_text
 from .search_cli import register as register_search_commands
 
 
@@ -159,7 +159,7 @@ def _tag(ctx: click.Context, paths: tuple[Path, ...], *, catalogued_only: bool) 
             break
     if as_json:
         data = [result.to_dict() for _, result in results]
-        click.echo(json.dumps(data[0] if len(data) == 1 else {"libraries": data}, ensure_ascii=False, indent=2))
+        click.echo(json_text(data[0] if len(data) == 1 else {"libraries": data}))
     for run, result in results:
         for failure in result.failed:
             _report_plain(failure.path, failure.reason or "failed", failure.hint)
@@ -250,7 +250,7 @@ def untag(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, as_json: b
     for failure in result.failed:
         _report_plain(failure.path, failure.reason or "failed", failure.hint)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json_text(result.to_dict()))
     else:
         verb = "would " if dry_run else ""
         for outcome in result.files:
@@ -312,7 +312,7 @@ def vocab_show(file: Path | None, as_json: bool) -> None:
 
     info = describe(load_vocabulary(file))
     if as_json:
-        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        click.echo(json_text(info))
         return
     click.echo(f"# version {info['version']}; {info['concepts']} concepts from {', '.join(info['sources'])}")
     for entry in info["entries"]:
@@ -331,7 +331,7 @@ def vocab_check(file: Path, as_json: bool) -> None:
     info = describe(load_vocabulary(file))
     info.pop("entries")
     if as_json:
-        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        click.echo(json_text(info))
         return
     parts = ", ".join(f"{name} {count}" for name, count in info["top_level"].items())
     click.echo(f"{file}: ok; version {info['version']}, {info['concepts']} concepts ({parts}), "
@@ -376,7 +376,7 @@ def models_list(available: bool, as_json: bool) -> None:
     if available:
         data["available"] = [f"{a}/{p}" for a, p in downloadable()]
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json_text(data))
         return
     click.echo(f"default: {data['default']}")
     if not cached:
@@ -413,7 +413,7 @@ def tags_show(obj: Context, paths: tuple[Path, ...], as_json: bool) -> None:
             failures.append({"path": str(path), "reason": exc.reason, "hint": exc.hint})
             _report(exc, obj)
     if as_json:
-        click.echo(json.dumps({"files": summaries, "failed": failures}, ensure_ascii=False, indent=2))
+        click.echo(json_text({"files": summaries, "failed": failures}))
     else:
         for summary in summaries:
             click.echo(_render_summary(summary))
@@ -457,7 +457,9 @@ def _report(exc, obj: Context) -> None:
 
 
 def _report_plain(path, reason: str, hint: str | None) -> None:
-    click.echo(f"error: {path}: {reason}" if path else f"error: {reason}", err=True)
+    from xmp.errors import shown
+
+    click.echo(f"error: {shown(path)}: {reason}" if path else f"error: {reason}", err=True)
     if hint:
         click.echo(f"  hint: {hint}", err=True)
 
@@ -475,6 +477,11 @@ def main() -> None:
     from xmp.errors import PhotobrainError
 
     verbose = "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]
+    for stream in (sys.stdout, sys.stderr):
+        # a file name that is not UTF-8 is printed as its own bytes, as ls and find print it (messages quote it)
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

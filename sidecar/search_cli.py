@@ -4,12 +4,12 @@ Like the rest of the CLI: parse, build collaborators, call one core function, re
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from .cli_options import catalog_option, given
+from .output import json_text
 
 
 def common(func):
@@ -65,7 +65,7 @@ def _run(settings, endpoint: str, payload: dict, call):
 
 def _render(result, as_json: bool, open_first: bool) -> None:
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json_text(result.to_dict()))
     else:
         if result.kind == "similar":
             click.echo(f"same image: {', '.join(result.same)}")
@@ -132,7 +132,7 @@ def register(cli: click.Group) -> None:
         settings = _settings(ctx, Path(path) if path else None)
         report = library_status(settings.catalog)
         if as_json:
-            click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+            click.echo(json_text(report))
             return
         counts = report["counts"]
         click.echo(f"catalog  {report['catalog']} ({_size(report['catalog_bytes'])})")
@@ -191,7 +191,7 @@ def register(cli: click.Group) -> None:
 
         found = [{"catalog": str(c), "libraries": libraries_of(c)} for c in candidate_catalogs(catalog, obj.config)]
         if as_json:
-            click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+            click.echo(json_text(found))
             return
         if not any(entry["libraries"] for entry in found):
             click.echo("no library yet: 'photobrain tag FOLDER' tags one and remembers how")

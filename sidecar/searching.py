@@ -87,13 +87,10 @@ class _LazyModel:
         return self._brain().embed_texts([query])[0]
 
     def embed_image(self, path: Path) -> np.ndarray:
-        from .decode import decode
+        from .decode import decode, read_image
 
+        data, _ = read_image(Path(path))  # a regular file, within the bounds a tag run keeps (never a FIFO)
         brain = self._brain()
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise PhotobrainError(path, f"cannot read the file ({exc.strerror or exc})") from exc
         image = decode(Path(path), data, min_side=brain.input_size).image
         return brain.embed_images([image])[0]
 
