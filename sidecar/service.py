@@ -11,25 +11,82 @@ API (JSON in, JSON out): ``POST /search`` ``{"query", "n", "in", "cutoff"}``,
 ``POST /similar`` ``{"path", "n", "in", "cutoff"}``, ``GET /status``.
 ``search`` and ``similar`` on the command line use the service when it runs
 for the same catalog and model, and work in-process otherwise.
+
+No local process can stall it: each connection has its own thread (at most
+``MAX_CONNECTIONS``; more are answered 503 at once), a request must arrive
+whole within ``REQUEST_SECONDS`` (an idle or trickling connection is closed),
+bodies over ``MAX_BODY`` bytes are answered 413 without being read, and a
+malformed request is answered 400 with its reason. The searcher (model,
+index, catalog) answers one query at a time behind a lock: a query takes
+milliseconds, so the lock is never what a client waits on for long.
+The standard library's threading server was measured against this (see
+README, "The resident service"): it keeps a real query under 50 ms with 50
+slow clients connected, so no web framework is needed.
 """
 from __future__ import annotations
 
 import hmac
 import http.client
 import json
+import math
 import os
 import secrets
 import signal
+import socket
+import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from index.search import Hit, Searcher, SearchResult
 from xmp.errors import PhotobrainError
 
+from .output import json_text
 from .searching import SearchSettings, index_refresher, open_searcher
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+MAX_CONNECTIONS = 64      # connections served at once; each is a thread
+REQUEST_SECONDS = 10.0    # to send a whole request (headers and body)
+MAX_BODY = 64 * 1024      # bytes: a query and a few options
+MAX_QUERY = 1000          # characters of a text query
+MAX_RESULTS = 1000
+
+
+class BadRequest(Exception):
+    """A request the service answers 400 (or ``status``) with its reason."""
+
+    def __init__(self, reason: str, status: int = 400):
+        super().__init__(reason)
+        self.status = status
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address, handler):
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):  # full: say so at once rather than queue behind stalled clients
+            try:
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request, client_address) -> None:  # a client that went away: nothing to print
+        pass
 
 
 def service_file(catalog: Path) -> Path:
@@ -45,7 +102,7 @@ def serve(settings: SearchSettings, *, port: int = 0, ready: Callable[[dict], No
     assert searcher.embed_text is not None
     searcher.embed_text("warm up")  # load the model and run the text tower once
     token = secrets.token_urlsafe(32)
-    server = HTTPServer(("127.0.0.1", port), BaseHTTPRequestHandler)
+    server = _Server(("127.0.0.1", port), BaseHTTPRequestHandler)
     server.RequestHandlerClass = _handler(searcher, token, settings, server.server_address[1], index_refresher(searcher))
     info = {"pid": os.getpid(), "port": server.server_address[1], "token": token,
             "catalog": str(Path(os.path.abspath(settings.catalog))), "model": settings.model,
@@ -96,19 +153,46 @@ def refusal(client: str, headers, port: int, token: str) -> tuple[int, str] | No
 
 def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int,
              refresh: Callable[[], None]) -> type[BaseHTTPRequestHandler]:
+    lock = threading.Lock()  # the model, the index and the catalog connection answer one query at a time
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "photobrain"
+        timeout = REQUEST_SECONDS  # on every read of the socket: an idle connection is closed
+
+        def setup(self) -> None:
+            super().setup()
+            # and for the whole request: a client trickling a byte at a time is cut off too
+            self._cutoff = threading.Timer(REQUEST_SECONDS, self._cut)
+            self._cutoff.daemon = True
+            self._cutoff.start()
+
+        def finish(self) -> None:
+            self._cutoff.cancel()
+            try:
+                super().finish()
+            except OSError:
+                pass
+
+        def _cut(self) -> None:
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
         def log_message(self, format, *args) -> None:  # quiet: results are the client's business
             pass
 
         def _reply(self, status: int, body: dict) -> None:
-            data = json.dumps(body, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            data = json_text(body, indent=None).encode("utf-8")
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError:  # the client went away
+                pass
 
         def _allowed(self) -> bool:
             refused = refusal(str(self.client_address[0]), self.headers, port, token)
@@ -118,43 +202,119 @@ def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int
             return True
 
         def do_GET(self) -> None:
+            self._cutoff.cancel()
             if not self._allowed():
                 return
             if self.path != "/status":
                 self._reply(404, {"error": "unknown endpoint"})
                 return
-            self._reply(200, {"model": searcher.model_label, "index": searcher.index.info.kind,
-                              "images": searcher.index.info.count})
+            with lock:
+                self._reply(200, {"model": searcher.model_label, "index": searcher.index.info.kind,
+                                  "images": searcher.index.info.count})
 
         def do_POST(self) -> None:
             if not self._allowed():
+                self._cutoff.cancel()
+                return
+            if self.path not in ("/search", "/similar"):
+                self._cutoff.cancel()
+                self._reply(404, {"error": "unknown endpoint"})
                 return
             try:
-                length = int(self.headers.get("Content-Length") or 0)
-                request = json.loads(self.rfile.read(length) or b"{}")
-            except (ValueError, OSError):
-                self._reply(400, {"error": "the request is not JSON"})
+                request = parse_request(self.path, self.headers, self.rfile)
+            except BadRequest as exc:
+                self._cutoff.cancel()
+                self._reply(exc.status, {"error": str(exc)})
                 return
+            self._cutoff.cancel()  # the request is in: answering it is the service's own time
             if (request.get("model"), request.get("pretrained")) != (settings.model, settings.pretrained):
                 self._reply(409, {"error": "this service runs another model"})
                 return
-            refresh()  # a tag run since the last request replaced the index: answer from the new one
-            folder = Path(request["in"]) if request.get("in") else None
-            n, cutoff = int(request.get("n", 20)), float(request.get("cutoff", 3.0))
             try:
-                if self.path == "/search":
-                    result = searcher.search(str(request.get("query", "")), n=n, in_folder=folder, cutoff=cutoff)
-                elif self.path == "/similar":
-                    result = searcher.similar(Path(request["path"]), n=n, in_folder=folder, cutoff=cutoff)
-                else:
-                    self._reply(404, {"error": "unknown endpoint"})
-                    return
+                with lock:
+                    refresh()  # a tag run since the last request replaced the index: answer from the new one
+                    result = answer(searcher, self.path, request)
             except PhotobrainError as exc:
                 self._reply(422, {"error": exc.reason, "path": exc.path, "hint": exc.hint})
                 return
             self._reply(200, result.to_dict())
 
     return Handler
+
+
+def parse_request(endpoint: str, headers, body) -> dict[str, Any]:
+    """The checked request of a POST to ``endpoint``; raises :class:`BadRequest` with the reason."""
+    length_header = headers.get("Content-Length")
+    if length_header is None:
+        raise BadRequest("a Content-Length header is needed", 411)
+    try:
+        length = int(length_header)
+    except ValueError:
+        raise BadRequest("Content-Length is not a number") from None
+    if length < 0:
+        raise BadRequest("Content-Length is negative")
+    if length > MAX_BODY:
+        raise BadRequest(f"the request body is over {MAX_BODY} bytes", 413)
+    try:
+        data = body.read(length)
+    except (OSError, TimeoutError):
+        raise BadRequest("the request body did not arrive in time", 408) from None
+    if len(data) < length:
+        raise BadRequest("the request body is shorter than its Content-Length")
+    try:
+        request = json.loads(data or b"{}", parse_constant=_no_constant)
+    except RecursionError:
+        raise BadRequest("the request is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the request is not JSON ({exc})") from None
+    if not isinstance(request, dict):
+        raise BadRequest("the request must be a JSON object")
+    checked: dict[str, Any] = {"model": request.get("model"), "pretrained": request.get("pretrained")}
+    n = request.get("n", 20)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RESULTS:
+        raise BadRequest(f"n must be a whole number from 1 to {MAX_RESULTS}")
+    cutoff = request.get("cutoff", 3.0)
+    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not math.isfinite(cutoff):
+        raise BadRequest("cutoff must be a finite number")
+    checked.update(n=n, cutoff=float(cutoff), **{"in": _absolute(request.get("in"), "in", optional=True)})
+    if endpoint == "/search":
+        query = request.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise BadRequest("query must be a non-empty string")
+        if len(query) > MAX_QUERY:
+            raise BadRequest(f"the query is over {MAX_QUERY} characters")
+        try:
+            query.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("the query is not valid Unicode (a lone surrogate)") from None
+        checked["query"] = query
+    else:
+        checked["path"] = _absolute(request.get("path"), "path", optional=False)
+    return checked
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _absolute(value: Any, name: str, *, optional: bool) -> Path | None:
+    """A path from a request: absolute (a relative one would be resolved against the service's own folder)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 4096:
+        raise BadRequest(f"{name} must be a path")
+    if any("\ud800" <= c <= "\udfff" and not "\udc80" <= c <= "\udcff" for c in value) or "\x00" in value:
+        raise BadRequest(f"{name} is not a path this system can name")
+    if not os.path.isabs(value):
+        raise BadRequest(f"{name} must be an absolute path")
+    return Path(value)
+
+
+def answer(searcher: Searcher, endpoint: str, request: dict[str, Any]) -> SearchResult:
+    """The search or similar a checked request asks for."""
+    if endpoint == "/search":
+        return searcher.search(request["query"], n=request["n"], in_folder=request["in"], cutoff=request["cutoff"])
+    return searcher.similar(request["path"], n=request["n"], in_folder=request["in"], cutoff=request["cutoff"])
 
 
 # --- client ---------------------------------------------------------------------------------------
