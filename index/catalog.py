@@ -19,19 +19,23 @@ from pathlib import Path
 
 import numpy as np
 
-from xmp.errors import PhotobrainError
-
+from .database import (
+    CatalogDamagedError,
+    CatalogError,
+    CatalogFullError,
+    CatalogInUseError,
+    QueryError,
+    connect,
+    translate,
+)
 from .migrations import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["Catalog", "CatalogDamagedError", "CatalogError", "CatalogFullError", "CatalogInUseError", "FileRow",
+           "LibraryRow", "ModelRow", "CloudRow", "deepest_library", "decode_path", "encode_path", "is_within"]
 
 VID_MASK = (1 << 63) - 1
 
 
-class CatalogError(PhotobrainError):
-    """The catalog cannot be opened or used."""
-
-
-class CatalogInUseError(CatalogError):
-    """Another photobrain process holds the catalog."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,14 @@ class Catalog:
                                "choose another place with --catalog or PHOTOBRAIN_CATALOG") from exc
         lock_fd = None
         if exclusive:
-            lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                what = "is a folder" if isinstance(exc, IsADirectoryError) else f"cannot be opened ({exc.strerror})"
+                raise CatalogError(path, f"the catalog's lock file {path}.lock {what}",
+                                   f"remove {path}.lock (photobrain makes a new one) and run the command again"
+                                   if isinstance(exc, IsADirectoryError) else "check the catalog folder is writable") \
+                    from exc
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -145,7 +156,7 @@ class Catalog:
                                         "wait for it to finish, or use another catalog with --catalog") from None
         try:
             # one thread at a time, but not always the one that opened it (the service's request threads)
-            db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            db = connect(path, path, timeout=30)
             # big pages for a new catalog: seven 2 KB embeddings fill a 16 KB page, one fills a 4 KB page half
             db.execute("PRAGMA page_size=16384")
             db.execute("PRAGMA journal_mode=WAL")
@@ -155,11 +166,10 @@ class Catalog:
             db.execute("PRAGMA foreign_keys=ON")
             catalog = cls(path, db, lock_fd)
             catalog._migrate()
-        except sqlite3.DatabaseError as exc:
+        except CatalogError:
             if lock_fd is not None:
                 os.close(lock_fd)
-            raise CatalogError(path, f"not a usable photobrain catalog ({exc})",
-                               "move the file away (photobrain builds a new one) or pass --catalog") from exc
+            raise
         return catalog
 
     @classmethod
@@ -173,17 +183,15 @@ class Catalog:
     @classmethod
     def snapshot(cls, path: Path) -> Catalog:
         """An in-memory copy of the catalog at ``path`` (or an empty one): for dry runs, which must write nothing."""
-        memory = sqlite3.connect(":memory:")
+        memory = connect(path, ":memory:")
         if Path(path).exists():
+            source = connect(path, f"file:{path}?mode=ro", uri=True)
             try:
-                source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-                try:
-                    source.backup(memory)
-                finally:
-                    source.close()
-            except sqlite3.DatabaseError as exc:
-                raise CatalogError(path, f"not a usable photobrain catalog ({exc})",
-                                   "move the file away (photobrain builds a new one) or pass --catalog") from exc
+                source.backup(memory)
+            except sqlite3.Error as exc:
+                raise translate(Path(path), exc) from exc
+            finally:
+                source.close()
         catalog = cls(Path(path), memory, None)
         catalog._migrate()
         return catalog
@@ -193,12 +201,12 @@ class Catalog:
         """The catalog at ``path`` for reading only, as it is (no migration, no lock); None if there is none."""
         if not Path(path).exists():
             return None
+        db = connect(path, f"file:{path}?mode=ro", uri=True, timeout=30)
         try:
-            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
             db.execute("SELECT count(*) FROM meta").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise CatalogError(path, f"not a usable photobrain catalog ({exc})",
-                               "move the file away (photobrain builds a new one) or pass --catalog") from exc
+        except CatalogError:
+            db.close()
+            raise
         return cls(Path(path), db, None)
 
     def __enter__(self) -> Catalog:
@@ -419,7 +427,7 @@ class Catalog:
         try:
             rows = self.db.execute("SELECT id, root, profile, created, updated, last_run, last_summary FROM libraries "
                                    "ORDER BY root").fetchall()
-        except sqlite3.OperationalError:
+        except QueryError:
             return []
         return [LibraryRow(int(i), decode_path(root), json.loads(profile), created, updated, last_run,
                            json.loads(summary) if summary else None)
@@ -498,7 +506,7 @@ class Catalog:
         """Hashes of images ``model`` answered (or refused for their content): never sent to it again."""
         try:
             return {h for (h,) in self.db.execute("SELECT hash FROM cloud_answers WHERE model = ?", (model,))}
-        except sqlite3.OperationalError:  # a read-only look at a catalog from before the cloud brain
+        except QueryError:  # a read-only look at a catalog from before the cloud brain
             return set()
 
     def cloud_answer(self, digest: str) -> CloudRow | None:
@@ -514,7 +522,7 @@ class Catalog:
     def has_cloud_answers(self) -> bool:
         try:
             return self.db.execute("SELECT 1 FROM cloud_answers LIMIT 1").fetchone() is not None
-        except sqlite3.OperationalError:  # a read-only look at a catalog from before the cloud brain
+        except QueryError:  # a read-only look at a catalog from before the cloud brain
             return False
 
     def cloud_counts(self) -> dict[str, int]:
@@ -550,7 +558,7 @@ class Catalog:
                 "SELECT f.path, f.hash, bm25(file_text, 2.0, 1.0, 10.0, 4.0, 3.0) AS rank FROM file_text "
                 "JOIN files f ON f.id = file_text.rowid WHERE file_text MATCH ? AND f.status = 'ok' "
                 "ORDER BY rank LIMIT ?", (expression, limit)).fetchall()
-        except sqlite3.OperationalError:  # an expression FTS5 cannot parse matches nothing
+        except QueryError:  # an expression FTS5 cannot parse matches nothing
             return []
         return [(decode_path(blob), digest, float(rank)) for blob, digest, rank in rows]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .catalog_cli import register as register_catalog_commands
 from .cli_options import catalog_option, given
 from .cloud.cli import cloud_options
 from .cloud.cli import register as register_cloud_commands
@@ -465,6 +466,7 @@ def _report_plain(path, reason: str, hint: str | None) -> None:
 
 
 register_search_commands(cli)
+register_catalog_commands(cli)
 register_cloud_commands(cli)
 
 
