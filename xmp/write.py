@@ -129,7 +129,7 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
         if owned_view(wanted) == owned_view(current):
             continue
         result.changed = True
-        result.targets.append(current.path)
+        result.targets.append(through if current.label == EMBEDDED else current.path)
         if options.dry_run:
             continue
         if current.label == EMBEDDED:
