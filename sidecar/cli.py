@@ -16,7 +16,7 @@ from .catalog_cli import register as register_catalog_commands
 from .cli_options import catalog_option, given
 from .cloud.cli import cloud_options
 from .cloud.cli import register as register_cloud_commands
-from .output import json_text
+from .output import json_text, shown
 from .search_cli import register as register_search_commands
 
 
@@ -184,7 +184,7 @@ def _announce(run, dry_run: bool) -> None:
     would = "would record" if dry_run else "recorded"
     if run.library_id is None:
         absorbed = (f" (taking over {', '.join(str(lib.root) for lib in run.absorbed)})" if run.absorbed else "")
-        click.echo(f"photobrain: new library {run.root}{absorbed}: tags {settings.where()}; {would} for later "
+        click.echo(f"photobrain: new library {shown(run.root)}{absorbed}: tags {settings.where()}; {would} for later "
                    "commands ('photobrain libraries')", err=True)
     elif run.moved_from is not None:
         click.echo(f"photobrain: {run.root} is the library that was at {run.moved_from}: tagged with its settings",
@@ -205,7 +205,7 @@ def _render_tag_result(result, cloud, dry_run: bool, named: bool) -> None:
         for outcome in result.files:
             if outcome.written:
                 changes = [f"+{t}" for t in outcome.added] + [f"-{t}" for t in outcome.removed]
-                click.echo(f"{outcome.path}: would write {', '.join(outcome.written)}"
+                click.echo(f"{shown(outcome.path)}: would write {', '.join(map(shown, outcome.written))}"
                            + (f" ({' '.join(changes)})" if changes else ""))
         by_tag = result.changes_by_tag()
         if by_tag:
@@ -256,8 +256,9 @@ def untag(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, as_json: b
         verb = "would " if dry_run else ""
         for outcome in result.files:
             if outcome.status == "untagged":
-                changes = [f"{verb}rewrite {p}" for p in outcome.written] + [f"{verb}delete {p}" for p in outcome.deleted]
-                click.echo(f"{outcome.path}: {', '.join(changes)} (-{len(outcome.removed)} AI tags)")
+                changes = ([f"{verb}rewrite {shown(p)}" for p in outcome.written]
+                           + [f"{verb}delete {shown(p)}" for p in outcome.deleted])
+                click.echo(f"{shown(outcome.path)}: {', '.join(changes)} (-{len(outcome.removed)} AI tags)")
         counts = result.summary()
         click.echo(f"{'dry run: ' if dry_run else ''}untagged {counts['untagged']}, unchanged {counts['unchanged']}, "
                    f"failed {counts['failed']}")
@@ -423,7 +424,7 @@ def tags_show(obj: Context, paths: tuple[Path, ...], as_json: bool) -> None:
 
 
 def _render_summary(s: dict) -> str:
-    lines = [s["path"]]
+    lines = [shown(s["path"])]
 
     def row(label: str, value: str) -> None:
         lines.append(f"  {label:<11}{value}")
@@ -458,8 +459,6 @@ def _report(exc, obj: Context) -> None:
 
 
 def _report_plain(path, reason: str, hint: str | None) -> None:
-    from xmp.errors import shown
-
     click.echo(f"error: {shown(path)}: {reason}" if path else f"error: {reason}", err=True)
     if hint:
         click.echo(f"  hint: {hint}", err=True)

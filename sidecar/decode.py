@@ -18,7 +18,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from xmp import HEIF, RAW, CorruptImageError
 from xmp.errors import PhotobrainError
 from xmp.formats import sniff, suffix
-from xmp.regular import HEAD_BYTES, describe_content, open_regular
+from xmp.regular import HEAD_BYTES, MAX_IMAGE_BYTES, describe_content, read_image_file
 
 DEFAULT_MAX_MEGAPIXELS = 250
 #: Photos and panoramas stay well under this; a 1 x 1,048,576 "image" is an attack on the decoder's memory
@@ -46,19 +46,14 @@ def read_image(path: Path, *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) ->
     header already declares more than ``max_megapixels`` or a shape no photo has.
     Raises :class:`CorruptImageError` or :class:`ImageTooLargeError` naming the file.
     """
-    fd, st = open_regular(path, limit=file_limit(max_megapixels), what="file at this --max-megapixels")
-    with os.fdopen(fd, "rb") as fh:
-        try:
-            head = fh.read(HEAD_BYTES)
-            if suffix(path) not in RAW and sniff(head) == "unknown":
-                raise CorruptImageError(path, f"not an image: {describe_content(head)}",
-                                        "photo files only: JPEG, PNG, TIFF, WebP, HEIC, DNG and raw formats")
-            if suffix(path) not in RAW | HEIF:
-                check_size(path, _declared_size(head), max_megapixels)
-            data = head + fh.read()
-        except OSError as exc:
-            raise CorruptImageError(path, f"cannot read the file ({exc.strerror or exc})") from exc
-    return data, st
+    def declared(head: bytes) -> None:
+        if suffix(path) not in RAW | HEIF:
+            check_size(path, _declared_size(head), max_megapixels)
+
+    limit = file_limit(max_megapixels)
+    if limit >= MAX_IMAGE_BYTES:
+        return read_image_file(path, check=declared)
+    return read_image_file(path, limit=limit, what="file at this --max-megapixels", check=declared)
 
 
 def _declared_size(head: bytes) -> tuple[int, int] | None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from xmp.errors import shown
+
+__all__ = ["json_text", "shown"]
+
 
 def json_text(data: Any, *, indent: int | None = 2) -> str:
     """``data`` as JSON, non-ASCII text as it is.

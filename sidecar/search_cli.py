@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .cli_options import catalog_option, given
-from .output import json_text
+from .output import json_text, shown
 
 
 def common(func):
@@ -68,13 +68,13 @@ def _render(result, as_json: bool, open_first: bool) -> None:
         click.echo(json_text(result.to_dict()))
     else:
         if result.kind == "similar":
-            click.echo(f"same image: {', '.join(result.same)}")
+            click.echo(f"same image: {', '.join(map(shown, result.same))}")
         if not result.hits:
             click.echo("no match" + (" above the relevance cutoff" if result.kind == "search" else ""))
         for rank, hit in enumerate(result.hits, 1):
             similarity = "" if hit.similarity is None else f" cos {hit.similarity:.3f}"
             dupes = f"  (+{len(hit.duplicates)} duplicate{'s' if len(hit.duplicates) > 1 else ''})" if hit.duplicates else ""
-            click.echo(f"{rank:3d}. {hit.score:.3f} {hit.why:<8}{similarity}  {hit.path}{dupes}")
+            click.echo(f"{rank:3d}. {hit.score:.3f} {hit.why:<8}{similarity}  {shown(hit.path)}{dupes}")
     if open_first and result.hits:
         from .searching import open_file
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from index.catalog import Catalog
 from xmp import AITag, PhotobrainError, TagRequest, WriteOptions, content_hash, is_image, read_metadata, write_tags
-from xmp.errors import shown
+from xmp.errors import reason_about
 from xmp.regular import Stamp, kind_of, stamp
 from xmp.view import summarize
 
@@ -193,7 +193,7 @@ class _Embedder:
                 item.facts = (decoded.width, decoded.height, decoded.format)
                 pending.append((item, decoded.image))
             except PhotobrainError as exc:
-                item.reason, item.hint = _reason(exc, path), exc.hint
+                item.reason, item.hint = reason_about(exc, path), exc.hint
             except OSError as exc:
                 item.reason = f"cannot read the file ({exc.strerror or exc})"
             except MemoryError:
@@ -219,13 +219,6 @@ _worker: _Embedder | None = None
 def _record(catalog: Catalog, path: Path, read_as: Stamp, **fields) -> None:
     size, mtime_ns, ctime_ns, inode = read_as
     catalog.record_file(path, size=size, mtime_ns=mtime_ns, ctime_ns=ctime_ns, inode=inode, **fields)
-
-
-def _reason(exc: PhotobrainError, path: Path) -> str:
-    """The reason a file failed; naming the other file (a sidecar) when that is what failed."""
-    if exc.path is not None and os.fsencode(exc.path) != os.fsencode(path):
-        return f"{shown(exc.path)}: {exc.reason}"
-    return exc.reason
 
 
 def keyword_text(path: Path, data: bytes) -> tuple[str | None, str | None]:
@@ -634,9 +627,9 @@ class _Session:
             try:
                 written = write_tags(Path(path), request, self.write_options)
             except PhotobrainError as exc:
-                self.result.files.append(FileOutcome(path, "failed", outcome.tags, _reason(exc, Path(path)), exc.hint,
+                self.result.files.append(FileOutcome(path, "failed", outcome.tags, reason_about(exc, Path(path)), exc.hint,
                                                      cloud=note))
-                _record(catalog, Path(path), recorded, digest=job.digest, status="failed", error=_reason(exc, Path(path)),
+                _record(catalog, Path(path), recorded, digest=job.digest, status="failed", error=reason_about(exc, Path(path)),
                         hint=exc.hint, run=self.run_id)
                 return
             outcome.written = [str(t) for t in written.targets]

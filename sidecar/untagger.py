@@ -9,6 +9,7 @@ from pathlib import Path
 
 from index.catalog import Catalog
 from xmp import PhotobrainError, is_image
+from xmp.errors import reason_about
 from xmp.untag import remove_tags
 
 from .files import scan
@@ -66,7 +67,7 @@ def run_untag(options: UntagOptions) -> UntagRunResult:
         try:
             removed = remove_tags(path, dry_run=options.dry_run, keep_mtime=options.keep_mtime)
         except PhotobrainError as exc:
-            result.files.append(UntagOutcome(str(path), "failed", reason=exc.reason, hint=exc.hint))
+            result.files.append(UntagOutcome(str(path), "failed", reason=reason_about(exc, path), hint=exc.hint))
             continue
         result.files.append(UntagOutcome(str(path), "untagged" if removed.changed else "unchanged",
                                          written=[str(p) for p in removed.targets],

@@ -23,6 +23,13 @@ class PhotobrainError(Exception):
         return self.reason if self.path is None else f"{shown(self.path)}: {self.reason}"
 
 
+def reason_about(exc: PhotobrainError, path: os.PathLike[str] | str) -> str:
+    """Why ``path`` failed, naming the other file (a sidecar) when that is the one ``exc`` is about."""
+    if exc.path is not None and os.fsencode(exc.path) != os.fsencode(path):
+        return f"{shown(exc.path)}: {exc.reason}"
+    return exc.reason
+
+
 def shown(path: os.PathLike[str] | str) -> str:
     """A path as a message prints it: as it is when plain, quoted with escapes when it holds a control character
     (a newline in a file name must not start a line of its own) or bytes that are not UTF-8 (shown as ``\\xNN``).

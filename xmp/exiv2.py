@@ -29,7 +29,7 @@ class Exiv2Image:
         self.path = path
         try:
             self._image = pyexiv2().ImageData(data)
-        except RuntimeError as exc:
+        except (RuntimeError, ValueError) as exc:  # ValueError: over exiv2's 2 GB
             raise CorruptImageError(path, f"exiv2 cannot read this file ({_clean(exc)})",
                                     "check that it is a complete image; a sidecar is written with --write sidecar") from exc
 

@@ -13,7 +13,7 @@ from .formats import HEIF, IMAGE_SUFFIXES, RAW, sniff, suffix
 from .hashing import jpeg_header_length
 from .model import AITag, FileMetadata, Provenance, XmpSource
 from .paths import SLASH, split
-from .regular import MAX_IMAGE_BYTES, MAX_SIDECAR_BYTES, read_regular, stamp
+from .regular import MAX_SIDECAR_BYTES, read_image_file, read_regular, stamp
 
 EMBEDDED = "embedded"
 
@@ -86,7 +86,7 @@ def read_metadata(path: Path, data: bytes | None = None) -> FileMetadata:
     """
     path = Path(path)
     if data is None:
-        data, st = read_regular(path, limit=MAX_IMAGE_BYTES)
+        data, st = read_image_file(path)
     else:
         try:
             st = path.stat()

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
-from .errors import MetadataReadError
+from .errors import CorruptImageError, MetadataReadError
+from .formats import RAW, sniff, suffix
 
 #: A sidecar is text; darktable's with a long history is a few hundred KB
 MAX_SIDECAR_BYTES = 16 << 20
-#: A ceiling for any image file read whole (the tagger's own bound, from --max-megapixels, is usually lower)
-MAX_IMAGE_BYTES = 4 << 30
+#: A ceiling for any image file read whole: exiv2 reads nothing larger (the tagger's own bound, from
+#: --max-megapixels, is about the same at the default 250 MP)
+MAX_IMAGE_BYTES = (2 << 30) - 1
 #: What photobrain reads of a file before deciding whether the rest is worth reading
 HEAD_BYTES = 64 << 10
 
@@ -71,8 +74,8 @@ def open_regular(path: Path, *, limit: int, what: str = "file") -> tuple[int, os
             raise NotRegularFileError(path, f"not a regular file: this is {kind_of(st.st_mode)}",
                                       "photobrain reads only regular files; move it out of the library")
         if st.st_size > limit:
-            raise TooLargeError(path, f"{st.st_size:,} bytes is larger than the {limit:,} bytes photobrain reads "
-                                      f"for a {what}", _limit_hint(what))
+            raise TooLargeError(path, f"{st.st_size:,} bytes is over the {limit:,} bytes photobrain reads for one "
+                                      f"{what}", _limit_hint(what))
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
@@ -89,14 +92,38 @@ def read_regular(path: Path, *, limit: int, what: str = "file") -> tuple[bytes, 
         except OSError as exc:
             raise MetadataReadError(path, f"cannot read the {what} ({exc.strerror or exc})") from exc
     if len(data) > limit:  # it grew since it was opened
-        raise TooLargeError(path, f"larger than the {limit:,} bytes photobrain reads for a {what}", _limit_hint(what))
+        raise TooLargeError(path, f"over the {limit:,} bytes photobrain reads for one {what}", _limit_hint(what))
     return data, st
+
+
+def read_image_file(path: Path, *, limit: int = MAX_IMAGE_BYTES, what: str = "image file",
+                    check: Callable[[bytes], None] | None = None) -> tuple[bytes, os.stat_result]:
+    """The bytes of the image file ``path`` and its stat, the rest read only when its first bytes are an image.
+
+    Refused before the whole file is read: anything but a regular file, a file over ``limit``, and one whose
+    first bytes are no image format (an empty file, text, HTML: said so). Raw files are not sniffed (their
+    containers vary); ``check`` may refuse more from the first bytes (a header declaring a decompression bomb).
+    """
+    fd, st = open_regular(path, limit=limit, what=what)
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            head = fh.read(HEAD_BYTES)
+            if suffix(path) not in RAW and sniff(head) == "unknown":
+                raise CorruptImageError(path, f"not an image: {describe_content(head)}",
+                                        "photo files only: JPEG, PNG, TIFF, WebP, HEIC, DNG and raw formats")
+            if check is not None:
+                check(head)
+            return head + fh.read(), st
+        except OSError as exc:
+            raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
 
 
 def _limit_hint(what: str) -> str:
     if what == "sidecar":
         return "this is not an XMP sidecar photobrain will read: move it away"
-    return "raise --max-megapixels if this is a photo you trust"
+    if "--max-megapixels" in what:
+        return "raise --max-megapixels if this is a photo you trust"
+    return "exiv2 reads no file over 2 GB: export a smaller copy to tag it"
 
 
 def describe_content(data: bytes) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from xmp.errors import PhotobrainError
+from xmp.errors import PhotobrainError, shown
 
 from ..cli_options import catalog_option
 from .consent import consent_answer, consent_text, record_consent, require_key, revoke_consent
@@ -100,7 +100,7 @@ def report_cloud_files(files) -> None:
     """Photos the cloud refused or left unanswered, one line each on stderr."""
     for outcome in files:
         if outcome.cloud and outcome.cloud.startswith(("refused", "not answered")):
-            click.echo(f"cloud: {outcome.path}: {outcome.cloud}", err=True)
+            click.echo(f"cloud: {shown(outcome.path)}: {outcome.cloud}", err=True)
 
 
 def cloud_summary(tally: CloudTally, cloud: CloudOptions, dry_run: bool) -> str:

@@ -110,7 +110,7 @@ def build(folder: Path, outside: Path) -> tuple[list[Entry], list[Path]]:
     put("sliver.png", png(30_000, 1), "failed", "aspect")                    # 100 bytes
     put("wall.png", png(20_000, 20_000), "failed", "megapixels")             # 400 MP claimed, tiny on disk
     for name, size, reason in (("zeros.jpg", 1_900_000_000, "zero bytes"),   # under the size bound: its head says
-                               ("huge.jpg", 2_200_000_000, "larger than")):  # over it: not even opened for reading
+                               ("huge.jpg", 2_200_000_000, "bytes is over")):  # over it: not even opened for reading
         sparse = folder / name                                                # sparse on disk: nothing is written
         with open(sparse, "wb") as fh:
             fh.truncate(size)
@@ -118,7 +118,7 @@ def build(folder: Path, outside: Path) -> tuple[list[Entry], list[Path]]:
     # sidecars that must not be read whole, or at all
     put("zero-sidecar.jpg", good, "failed", "not a regular file")
     os.symlink("/dev/zero", folder / "zero-sidecar.jpg.xmp")
-    put("big-sidecar.jpg", good, "failed", "larger than")
+    put("big-sidecar.jpg", good, "failed", "bytes is over")
     with open(folder / "big-sidecar.jpg.xmp", "wb") as fh:
         fh.truncate(64 << 20)
     put("fifo-sidecar.jpg", good, "failed", "not a regular file")
