@@ -45,8 +45,11 @@ def translate(path: Path, exc: sqlite3.Error) -> CatalogError:
         return CatalogFullError(path, "the disk holding the catalog is full; the catalog itself is fine, and what "
                                       "was done before is kept", "free some space on that disk and run the command "
                                                                  "again")
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in str(exc) \
-            or "not a database" in str(exc):
+    if name.startswith("SQLITE_NOTADB") or "not a database" in str(exc):
+        return CatalogDamagedError(path, "this file is not a photobrain catalog (not an SQLite database), or one "
+                                         "damaged from its first page", "pass the --catalog you tagged with; if this "
+                                         "is your catalog, 'photobrain catalog rebuild' sets it aside and rebuilds it")
+    if name.startswith("SQLITE_CORRUPT") or "malformed" in str(exc):
         return CatalogDamagedError(path, f"the catalog file is damaged ({exc})", DAMAGED_HINT)
     if name.startswith("SQLITE_BUSY") or "locked" in str(exc):
         return CatalogError(path, f"the catalog is busy ({exc})", "wait for the other photobrain command to finish")
