@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .regular import Stamp
+
 #: photobrain's own XMP namespace.  Stable: changing it orphans every tag ever written.
 NAMESPACE_URI = "https://photobrain.dev/ns/xmp/1.0/"
 NAMESPACE_PREFIX = "photobrain"
@@ -72,7 +74,7 @@ class XmpSource:
     #: exiv2 reads them: key -> value.
     extras: dict[str, Any] = field(default_factory=dict)
     #: The sidecar's stamp when read (size, mtime, ctime, inode: ``regular.stamp``); a write checks it did not change.
-    signature: tuple[int, int, int, int] | None = None
+    signature: Stamp | None = None
 
 
 @dataclass
@@ -82,7 +84,7 @@ class FileMetadata:
     path: Path
     sources: list[XmpSource]
     #: The image's stamp when it was read (``regular.stamp``): a write checks nothing changed since.
-    signature: tuple[int, int, int, int] | None = None
+    signature: Stamp | None = None
     #: The image file's bytes as read, so a write need not read it again.
     data: bytes | None = field(default=None, repr=False, compare=False)
 

@@ -51,7 +51,7 @@ from .read import (
     read_source,
     sidecar_paths,
 )
-from .regular import MAX_SIDECAR_BYTES, read_image_file, read_regular, stamp
+from .regular import MAX_SIDECAR_BYTES, Stamp, read_image_file, read_regular, stamp
 
 WriteMode = Literal["embed", "sidecar", "auto"]
 SidecarName = Literal["ext", "base", "both"]
@@ -321,7 +321,7 @@ def _write_sidecar(current: XmpSource, wanted: XmpSource, library: Path | None =
 
 
 def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_mtime: bool,
-                    signature: tuple[int, int] | None, data: bytes | None) -> None:
+                    signature: Stamp | None, data: bytes | None) -> None:
     if data is None or signature is None:
         data, before_stat = read_image_file(path)
     else:
