@@ -133,9 +133,17 @@ def register(cli: click.Group) -> None:
         report = library_status(settings.catalog)
         if as_json:
             click.echo(json_text(report))
-            return
+        else:
+            _print_status(report)
+        if report["integrity"].startswith("damaged"):
+            from xmp.errors import PhotobrainError
+
+            raise PhotobrainError(settings.catalog, "the catalog file is " + report["integrity"],
+                                  "'photobrain catalog rebuild' sets it aside and rebuilds it from your photos")
+
+    def _print_status(report: dict) -> None:
         counts = report["counts"]
-        click.echo(f"catalog  {report['catalog']} ({_size(report['catalog_bytes'])})")
+        click.echo(f"catalog  {report['catalog']} ({_size(report['catalog_bytes'])}), integrity {report['integrity']}")
         click.echo(f"files    {counts['files']} ({counts['images']} unique images, {counts['duplicates']} duplicates), "
                    f"{counts['missing']} missing, {counts['failed']} failed")
         for model in report["models"]:

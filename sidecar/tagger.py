@@ -148,6 +148,8 @@ class _Item:
     caption: str | None = None
     #: another file with the same image data is being embedded in this run: this one waits for its vector
     deferred: bool = False
+    #: it failed for a reason that may pass (an I/O error, memory): tried again on the next run
+    transient: bool = False
 
 
 class _Embedder:
@@ -195,9 +197,9 @@ class _Embedder:
             except PhotobrainError as exc:
                 item.reason, item.hint = reason_about(exc, path), exc.hint
             except OSError as exc:
-                item.reason = f"cannot read the file ({exc.strerror or exc})"
+                item.reason, item.transient = f"cannot read the file ({exc.strerror or exc})", True
             except MemoryError:
-                item.reason = "out of memory decoding the image"
+                item.reason, item.transient = "out of memory decoding the image", True
                 item.hint = "lower --max-megapixels or --jobs, or tag it on a machine with more memory"
         if pending:
             vectors = self._brain().embed_images([image for _, image in pending])
@@ -533,7 +535,8 @@ class _Session:
         for items in results:
             for item in items:
                 if item.reason is not None or item.digest is None:
-                    self._fail(Path(item.path), item.reason or "unreadable", item.hint, item.stamp)
+                    self._fail(Path(item.path), item.reason or "unreadable", item.hint, item.stamp,
+                               remember=not item.transient)
                     continue
                 if item.deferred:
                     self._deferred.setdefault(item.digest, []).append(item)
@@ -661,9 +664,11 @@ class _Session:
                 continue
         return None
 
-    def _fail(self, path: Path, reason: str, hint: str | None, read_as: Stamp | None = None) -> None:
-        """A file that could not be read or decoded: reported, and recorded so the next run reports it again
-        without reading it, as long as it and the reading settings stay the same."""
+    def _fail(self, path: Path, reason: str, hint: str | None, read_as: Stamp | None = None, *,
+              remember: bool = False) -> None:
+        """A file that failed: reported and recorded. With ``remember`` (the file itself could not be read or
+        decoded) the next run reports it again without reading it, as long as it and the reading settings stay
+        the same; other failures are tried again."""
         self.result.files.append(FileOutcome(str(path), "failed", reason=reason, hint=hint))
         if read_as is None:
             try:
@@ -671,7 +676,7 @@ class _Session:
             except OSError:
                 return
         _record(self.catalog, path, read_as, digest=None, status="failed", error=reason, hint=hint,
-                tagset=self.readset, run=self.run_id)
+                tagset=self.readset if remember else None, run=self.run_id)
 
     # -- model-dependent state ------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,22 @@ def test_a_damaged_catalog_is_named_and_rebuilt_from_the_photos(tmp_path, librar
     # the photos' tags are what they were: the rebuild read them, it did not change them
     assert {p.name: sorted(t["path"] for t in summarize(read_metadata(p)).ai_tags)
             for p in library.iterdir()} == before
+
+
+def test_status_reads_the_whole_catalog_to_say_it_is_whole(tmp_path, library, tiny_clip):
+    assert photobrain(tmp_path, tiny_clip, "tag", str(library), "--threshold", "0.05").returncode == 0
+    whole = photobrain(tmp_path, tiny_clip, "status", "--json")
+    assert whole.returncode == 0 and json.loads(whole.stdout)["integrity"] == "ok"
+    catalog = tmp_path / "catalog.db"
+    with sqlite3.connect(catalog) as db:  # a page of the AI tags, which none of status's counts reads
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (page,) = db.execute("SELECT pageno FROM dbstat WHERE name = 'tags' AND pagetype = 'leaf'").fetchone()
+    with open(catalog, "r+b") as fh:
+        fh.seek((page - 1) * 16384)
+        fh.write(b"\x0d\x00\x00\xff\xff" + bytes(16379))  # a leaf header claiming 65535 cells
+    damaged = photobrain(tmp_path, tiny_clip, "status")
+    assert damaged.returncode == 1 and "integrity damaged" in damaged.stdout
+    assert "photobrain catalog rebuild" in damaged.stderr
 
 
 def test_a_whole_catalog_is_not_rebuilt_by_mistake(tmp_path, library, tiny_clip):
