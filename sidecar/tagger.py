@@ -32,7 +32,7 @@ import numpy as np
 from index.catalog import Catalog
 from xmp import AITag, PhotobrainError, TagRequest, WriteOptions, content_hash, is_image, read_metadata, write_tags
 from xmp.errors import reason_about
-from xmp.regular import Stamp, kind_of, stamp
+from xmp.regular import Stamp, UnreadableError, kind_of, stamp
 from xmp.view import summarize
 
 from .brains.local import ModelSpec
@@ -196,6 +196,7 @@ class _Embedder:
                 pending.append((item, decoded.image))
             except PhotobrainError as exc:
                 item.reason, item.hint = reason_about(exc, path), exc.hint
+                item.transient = isinstance(exc, UnreadableError)
             except OSError as exc:
                 item.reason, item.transient = f"cannot read the file ({exc.strerror or exc})", True
             except MemoryError:

@@ -24,6 +24,10 @@ MAX_IMAGE_BYTES = (2 << 30) - 1
 HEAD_BYTES = 64 << 10
 
 
+class UnreadableError(MetadataReadError):
+    """The system could not read the file (permissions, an I/O error): it may pass."""
+
+
 class NotRegularFileError(MetadataReadError):
     """A FIFO, device, socket or folder where a file was expected."""
 
@@ -67,7 +71,7 @@ def open_regular(path: Path, *, limit: int, what: str = "file") -> tuple[int, os
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise MetadataReadError(path, f"cannot read the {what} ({exc.strerror or exc})") from exc
+        raise UnreadableError(path, f"cannot read the {what} ({exc.strerror or exc})") from exc
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -90,7 +94,7 @@ def read_regular(path: Path, *, limit: int, what: str = "file") -> tuple[bytes, 
         try:
             data = fh.read(limit + 1)
         except OSError as exc:
-            raise MetadataReadError(path, f"cannot read the {what} ({exc.strerror or exc})") from exc
+            raise UnreadableError(path, f"cannot read the {what} ({exc.strerror or exc})") from exc
     if len(data) > limit:  # it grew since it was opened
         raise TooLargeError(path, f"over the {limit:,} bytes photobrain reads for one {what}", _limit_hint(what))
     return data, st
@@ -115,7 +119,7 @@ def read_image_file(path: Path, *, limit: int = MAX_IMAGE_BYTES, what: str = "im
                 check(head)
             return head + fh.read(), st
         except OSError as exc:
-            raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+            raise UnreadableError(path, f"cannot read the file ({exc.strerror or exc})") from exc
 
 
 def _limit_hint(what: str) -> str:
