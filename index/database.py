@@ -100,29 +100,22 @@ class Connection(sqlite3.Connection):
 
     path: Path = Path("catalog")
 
-    def execute(self, sql: str, parameters: Any = (), /) -> Cursor:  # type: ignore[override]
+    def _cursor(self, method: str, *args: Any) -> Cursor:
         cursor = self.cursor(Cursor)
         try:
-            cursor.execute(sql, parameters)
+            getattr(cursor, method)(*args)
         except sqlite3.Error as exc:
             raise translate(self.path, exc) from exc
         return cursor  # type: ignore[return-value]
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor:  # type: ignore[override]
+        return self._cursor("execute", sql, parameters)
 
     def executemany(self, sql: str, parameters: Any, /) -> Cursor:  # type: ignore[override]
-        cursor = self.cursor(Cursor)
-        try:
-            cursor.executemany(sql, parameters)
-        except sqlite3.Error as exc:
-            raise translate(self.path, exc) from exc
-        return cursor  # type: ignore[return-value]
+        return self._cursor("executemany", sql, parameters)
 
     def executescript(self, script: str, /) -> Cursor:  # type: ignore[override]
-        cursor = self.cursor(Cursor)
-        try:
-            cursor.executescript(script)
-        except sqlite3.Error as exc:
-            raise translate(self.path, exc) from exc
-        return cursor  # type: ignore[return-value]
+        return self._cursor("executescript", script)
 
     def commit(self) -> None:
         try:

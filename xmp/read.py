@@ -13,7 +13,7 @@ from .formats import HEIF, IMAGE_SUFFIXES, RAW, sniff, suffix
 from .hashing import jpeg_header_length
 from .model import AITag, FileMetadata, Provenance, XmpSource
 from .paths import SLASH, split
-from .regular import MAX_SIDECAR_BYTES, read_image_file, read_regular, stamp
+from .regular import MAX_SIDECAR_BYTES, image_and_stat, read_regular, stamp
 
 EMBEDDED = "embedded"
 
@@ -85,13 +85,7 @@ def read_metadata(path: Path, data: bytes | None = None) -> FileMetadata:
     file's path when the image or one of its sidecars cannot be read.
     """
     path = Path(path)
-    if data is None:
-        data, st = read_image_file(path)
-    else:
-        try:
-            st = path.stat()
-        except OSError as exc:
-            raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+    data, st = image_and_stat(path, data)
     sources: list[XmpSource] = []
     try:
         sources.append(read_source(path, data, EMBEDDED))

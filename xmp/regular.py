@@ -122,6 +122,16 @@ def read_image_file(path: Path, *, limit: int = MAX_IMAGE_BYTES, what: str = "im
             raise UnreadableError(path, f"cannot read the file ({exc.strerror or exc})") from exc
 
 
+def image_and_stat(path: Path, data: bytes | None) -> tuple[bytes, os.stat_result]:
+    """``data`` (the image's bytes, already read) or the file read now, with the file's stat as it is now."""
+    if data is None:
+        return read_image_file(path)
+    try:
+        return data, os.stat(path)
+    except OSError as exc:
+        raise UnreadableError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+
+
 def _limit_hint(what: str) -> str:
     if what == "sidecar":
         return "this is not an XMP sidecar photobrain will read: move it away"

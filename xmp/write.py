@@ -15,7 +15,6 @@ from . import jpeg_xmp
 from .errors import (
     ConcurrentChangeError,
     CorruptImageError,
-    MetadataReadError,
     MetadataWriteError,
     ReadOnlyError,
     VerificationError,
@@ -51,7 +50,7 @@ from .read import (
     read_source,
     sidecar_paths,
 )
-from .regular import MAX_SIDECAR_BYTES, Stamp, read_image_file, read_regular, stamp
+from .regular import MAX_SIDECAR_BYTES, Stamp, image_and_stat, read_regular, stamp
 
 WriteMode = Literal["embed", "sidecar", "auto"]
 SidecarName = Literal["ext", "base", "both"]
@@ -322,13 +321,7 @@ def _write_sidecar(current: XmpSource, wanted: XmpSource, library: Path | None =
 
 def _write_embedded(path: Path, current: XmpSource, wanted: XmpSource, *, keep_mtime: bool,
                     signature: Stamp | None, data: bytes | None) -> None:
-    if data is None or signature is None:
-        data, before_stat = read_image_file(path)
-    else:
-        try:
-            before_stat = path.stat()
-        except OSError as exc:
-            raise MetadataReadError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+    data, before_stat = image_and_stat(path, None if signature is None else data)
     if signature is not None and signature != stamp(before_stat):
         raise ConcurrentChangeError(path, "another program changed the file while photobrain was reading it",
                                     "run the command again")
