@@ -298,13 +298,13 @@ def test_temporary_files_an_interrupted_write_left_are_cleaned_up(env, library, 
 
 
 CRASHER = """
-import builtins, os, signal
-_open = builtins.open
+import os, signal
+_open = os.open
 def _open_or_crash(file, *args, **kwargs):
-    if "crash-me" in str(file):
+    if "crash-me" in os.fsdecode(file):
         os.kill(os.getpid(), signal.SIGSEGV)  # what a decoder crash on damaged data does to a worker
     return _open(file, *args, **kwargs)
-builtins.open = _open_or_crash
+os.open = _open_or_crash
 """
 
 
