@@ -328,8 +328,17 @@ class Catalog:
         self.db.execute("INSERT OR IGNORE INTO images (hash, width, height, format, added) VALUES (?, ?, ?, ?, ?)",
                         (digest, width, height, fmt, now()))
 
+    def set_header(self, digest: str, header: str) -> None:
+        """Record the header digest of an image that decoded (one embedded before schema 6 had none)."""
+        self.db.execute("UPDATE images SET header = ? WHERE hash = ? AND header IS NULL", (header, digest))
+
     def hashes_with_embedding(self, model_id: int) -> set[str]:
         return {h for (h,) in self.db.execute("SELECT hash FROM embeddings WHERE model_id = ?", (model_id,))}
+
+    def headers_with_embedding(self, model_id: int) -> dict[str, str | None]:
+        """Image hash -> header digest (None when not recorded yet) of every image embedded with the model."""
+        return dict(self.db.execute("SELECT e.hash, i.header FROM embeddings e LEFT JOIN images i ON i.hash = e.hash "
+                                    "WHERE e.model_id = ?", (model_id,)))
 
     def store_embedding(self, digest: str, model_id: int, vector: np.ndarray) -> None:
         self.vector_id(digest)

@@ -127,4 +127,7 @@ MIGRATIONS[6] = """
     ALTER TABLE files ADD COLUMN ctime_ns INTEGER;   -- NULL: recorded before schema 6 (filled in when next seen)
     ALTER TABLE files ADD COLUMN inode INTEGER;
     ALTER TABLE files ADD COLUMN hint TEXT;
+    -- what decides an image's pixels besides its image data (size, mode, a JPEG's coding tables), as a digest: a copy
+    -- or a moved file whose header matches is known to decode as the file that was embedded, without decoding it
+    ALTER TABLE images ADD COLUMN header TEXT;
 """

@@ -6,6 +6,7 @@ the cost of tagging. Pillow's draft mode lets libjpeg decode at 1/2, 1/4 or
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import warnings
@@ -18,6 +19,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from xmp import HEIF, RAW, CorruptImageError
 from xmp.errors import PhotobrainError
 from xmp.formats import sniff, suffix
+from xmp.hashing import jpeg_coding_segments
 from xmp.regular import HEAD_BYTES, MAX_IMAGE_BYTES, describe_content, read_image_file
 
 DEFAULT_MAX_MEGAPIXELS = 250
@@ -54,6 +56,31 @@ def read_image(path: Path, *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) ->
     if limit >= MAX_IMAGE_BYTES:
         return read_image_file(path, check=declared)
     return read_image_file(path, limit=limit, what="file at this --max-megapixels", check=declared)
+
+
+def header_digest(path: Path, data: bytes) -> str | None:
+    """A digest of what decides the image's pixels besides its image data: the size, mode and format its header
+    declares and, for a JPEG, its coding tables (quantisation, Huffman, frame). Read from the header alone.
+
+    Two files with the same content hash and the same header digest decode to the same pixels, so a copy or a
+    moved file need not be decoded again to know it decodes. None when the header cannot be read (decode it).
+    """
+    if suffix(path) in RAW:
+        return "raw"  # the content hash covers the whole raw file
+    _register_heif()
+    Image.MAX_IMAGE_PIXELS = None  # only the header is read here
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                facts = f"{image.size[0]}x{image.size[1]}:{image.mode}:{image.format}"
+    except Exception:  # any header Pillow cannot read: decode() says what is wrong
+        return None
+    digest = hashlib.blake2b(facts.encode(), digest_size=8)
+    if sniff(data) == "jpeg":
+        for segment in jpeg_coding_segments(data):
+            digest.update(segment)
+    return digest.hexdigest()
 
 
 def _declared_size(head: bytes) -> tuple[int, int] | None:

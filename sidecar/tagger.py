@@ -18,7 +18,7 @@ import signal
 import stat
 import sys
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -41,7 +41,7 @@ from .cloud.stage import PENDING, CloudStage, CloudStopped, Job, StoredAnswers
 
 if TYPE_CHECKING:
     from .brains.local import LocalBrain
-from .decode import DEFAULT_MAX_MEGAPIXELS, decode, read_image
+from .decode import DEFAULT_MAX_MEGAPIXELS, decode, header_digest, read_image
 from .files import remove_leftovers, scan
 from .models import resolve
 from .places import cache_dir
@@ -142,6 +142,7 @@ class _Item:
     digest: str | None = None
     vector: np.ndarray | None = None
     facts: tuple[int, int, str] | None = None
+    header: str | None = None  # header_digest of a file that decoded (or matched a decoded one's)
     reason: str | None = None
     hint: str | None = None
     keywords: str | None = None  # the user's own keywords and captions, for the keyword search
@@ -155,7 +156,7 @@ class _Item:
 class _Embedder:
     """Runs in each worker (or in-process with --jobs 1). Loads the model on first need."""
 
-    def __init__(self, spec: ModelSpec, known: frozenset[str], max_megapixels: float, threads: int | None,
+    def __init__(self, spec: ModelSpec, known: Mapping[str, str | None], max_megapixels: float, threads: int | None,
                  claims: MutableMapping[str, int] | None = None):
         self.spec, self.known, self.max_megapixels, self.threads = spec, known, max_megapixels, threads
         #: image hashes some worker of this run embeds (shared between workers): one model call per image
@@ -180,13 +181,18 @@ class _Embedder:
                 item.stamp = stamp(st)
                 item.digest = content_hash(path, data)
                 item.keywords, item.caption = keyword_text(path, data)
-                # decoded even when its image data is known (a move, a copy, a metadata edit): a file whose
-                # header is damaged shares the hash of the good file it was copied from, and is never tagged
+                header = header_digest(path, data)
                 known = item.digest in self.known
+                if known and header is not None and header == self.known[item.digest]:
+                    item.header = header  # a move, a copy, a metadata edit: decodes as the file embedded did
+                    continue
+                # a known image whose header differs (a copy with a damaged Huffman table shares the good file's
+                # hash) is decoded first: a file that does not decode is never tagged
                 claimed = not known and self._claim(item.digest)
                 min_side = self._brain().input_size if claimed else (self.brain.input_size if self.brain else 224)
                 decoded = decode(path, data, min_side=min_side, max_megapixels=self.max_megapixels)
                 del data
+                item.header = header
                 if known:
                     continue
                 if not claimed:
@@ -238,7 +244,7 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _init_worker(spec: ModelSpec, known: frozenset[str], max_megapixels: float,
+def _init_worker(spec: ModelSpec, known: Mapping[str, str | None], max_megapixels: float,
                  claims: MutableMapping[str, int]) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it saves and stops
@@ -473,10 +479,11 @@ class _Session:
                            "data failed)", None, item.stamp)
             self._deferred.clear()
 
-    def _known(self) -> frozenset[str]:
-        """Hashes already embedded with this model: workers skip the model for them."""
+    def _known(self) -> dict[str, str | None]:
+        """Hashes already embedded with this model, with their header digests: workers skip the model for them,
+        and the decoding too when the header matches."""
         model_id = self._model_id
-        return frozenset(self.catalog.hashes_with_embedding(model_id)) if model_id is not None else frozenset()
+        return self.catalog.headers_with_embedding(model_id) if model_id is not None else {}
 
     def _pool(self, jobs: int) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch or sqlite
@@ -542,8 +549,8 @@ class _Session:
                 if item.deferred:
                     self._deferred.setdefault(item.digest, []).append(item)
                 else:
-                    self._finish(item.path, item.digest, item.stamp, vector=item.vector,
-                                 facts=item.facts, status=None, text=(item.keywords, item.caption))
+                    self._finish(item.path, item.digest, item.stamp, vector=item.vector, facts=item.facts,
+                                 header=item.header, status=None, text=(item.keywords, item.caption))
                 if item.vector is not None or item.deferred:
                     self._finish_waiting(item.digest)
             self.catalog.commit()  # a crash or Ctrl-C loses at most this batch
@@ -562,13 +569,13 @@ class _Session:
         if digest not in self._deferred or digest not in self._embedded_now:
             return
         for item in self._deferred.pop(digest):
-            self._finish(item.path, digest, item.stamp, vector=None, status="duplicate",
+            self._finish(item.path, digest, item.stamp, vector=None, status="duplicate", header=item.header,
                          text=(item.keywords, item.caption))
 
     # -- per file ------------------------------------------------------------------------------
 
     def _finish(self, path: str, digest: str, read_as: Stamp | None, *, vector: np.ndarray | None,
-                status: str | None, facts: tuple[int, int, str] | None = None,
+                status: str | None, facts: tuple[int, int, str] | None = None, header: str | None = None,
                 text: tuple[str | None, str | None] = (None, None), selected: list[Selected] | None = None) -> None:
         catalog = self.catalog
         if vector is not None:
@@ -577,6 +584,8 @@ class _Session:
             catalog.store_embedding(digest, self._ensure_model(len(vector)), vector)
             if facts:
                 catalog.record_image(digest, *facts)
+        if header is not None:
+            catalog.set_header(digest, header)  # it decoded: the next copy or move of it need not be
         model_id = self._model_id
         if vector is not None or selected is not None:
             stored: np.ndarray | None = vector

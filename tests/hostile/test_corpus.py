@@ -135,3 +135,34 @@ def test_a_file_that_failed_is_not_read_again_until_it_changes(tmp_path, tiny_cl
     third = run_tag(options)
     assert [Path(p).name for p in read if "empty" in p] == ["empty.jpg"]
     assert next(f for f in third.files if f.path == str(empty)).status in ("tagged", "duplicate")
+
+
+def test_a_copy_is_decoded_only_when_its_header_differs_from_the_good_files(tmp_path, tiny_clip, monkeypatch):
+    from corpus import GOOD_JPEG, jpeg_broken_huffman, jpeg_with_size
+
+    library = tmp_path / "library"
+    library.mkdir()
+    good = GOOD_JPEG.read_bytes()
+    (library / "plain.jpg").write_bytes(good)
+    options = TagOptions(paths=(library,), catalog=tmp_path / "catalog.db", jobs=1, threshold=0.05,
+                         model=str(tiny_clip.config_path), pretrained=str(tiny_clip.checkpoint_path), write="sidecar",
+                         library=library)
+    run_tag(options)
+    # later the user copies it, and two damaged copies turn up: all three share its image-data hash
+    (library / "copy.jpg").write_bytes(good)
+    (library / "huffman.jpg").write_bytes(jpeg_broken_huffman(good))
+    (library / "claims-huge.jpg").write_bytes(jpeg_with_size(good, 65000, 65000))
+    decoded: list[str] = []
+    real = sidecar.tagger.decode
+
+    def counting(path, data, **kwargs):
+        decoded.append(Path(path).name)
+        return real(path, data, **kwargs)
+
+    monkeypatch.setattr(sidecar.tagger, "decode", counting)
+    result = {Path(f.path).name: f for f in run_tag(options).files}
+    assert result["copy.jpg"].status == "duplicate" and result["copy.jpg"].tags
+    assert result["huffman.jpg"].status == "failed" and result["claims-huge.jpg"].status == "failed"
+    assert not (library / "huffman.jpg.xmp").exists() and not (library / "claims-huge.jpg.xmp").exists()
+    # the good copy is known to decode (same header): not decoded; claims-huge is refused from its header
+    assert decoded == ["huffman.jpg"]
