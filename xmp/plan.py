@@ -51,6 +51,15 @@ class KeywordPlan:
     newly_rejected: list[TagPath] = field(default_factory=list)
 
 
+SCORE_NOISE = 0.00015  # one unit of the fourth decimal, with room for its rounding
+
+
+def _same_score(recorded: float | None, new: float | None) -> bool:
+    if recorded is None or new is None:
+        return recorded is new
+    return abs(recorded - new) <= SCORE_NOISE
+
+
 def format_score(score: float | None) -> str:
     return "" if score is None else f"{score:.4f}"
 
@@ -90,9 +99,10 @@ def plan_keywords(meta: FileMetadata, request: TagRequest, *, root: str, image_n
             continue
         previous = recorded.get(k)
         # the same tag from the same model with the same score stays as recorded (its date and the vocabulary
-        # version it was first written with): a new vocabulary version rewrites only files whose tags change
-        if previous is not None and (previous.source, format_score(previous.score)) == (
-                wanted.source, format_score(wanted.score)):
+        # version it was first written with): a new vocabulary version rewrites only files whose tags change.
+        # "The same score" allows the last written digit to move: scoring one image or a thousand at a time
+        # rounds differently (float32), which is no change in what the model saw.
+        if previous is not None and previous.source == wanted.source and _same_score(previous.score, wanted.score):
             desired[k] = replace(previous, image="")
         else:
             score = None if wanted.score is None else round(wanted.score, 4)

@@ -116,6 +116,16 @@ def test_a_new_score_updates_the_provenance_date():
     assert entry.score == 0.5 and entry.date.startswith("2027")
 
 
+def test_a_score_that_moved_only_in_its_last_digit_is_no_change():
+    """Scoring one image or a thousand at a time rounds differently in float32: 0.2014 may come back as 0.2013."""
+    _, (first,) = run(meta(embedded()), tag("animal", "dog", score=0.20135))
+    for noise in (0.20134, 0.2013, 0.2015):
+        plan, (second,) = run(meta(first), tag("animal", "dog", score=noise))
+        assert owned_view(second) == owned_view(first), noise
+    plan, _ = run(meta(first), tag("animal", "dog", score=0.2020))
+    assert plan.provenance.tags[0].score == 0.202
+
+
 def test_tag_names_are_sanitised_for_every_field():
     _, (out,) = run(meta(embedded()), tag("food", "fish | chips/fries", score=0.2), tag("x" * 100, "ok"))
     assert "AI|food|fish - chips-fries" in out.hierarchical
