@@ -246,7 +246,8 @@ def untag(ctx: click.Context, paths: tuple[Path, ...], dry_run: bool, as_json: b
     located = locate(paths[0], flags.get("catalog"), config)
     where = located.catalog if located else home_catalog(flags.get("catalog"), config)
     settings = resolve_settings(flags, None, config, catalog=where)
-    result = run_untag(UntagOptions(paths=paths, catalog=settings.catalog, dry_run=dry_run,
+    library = located.library.root if located and located.library else None
+    result = run_untag(UntagOptions(paths=paths, catalog=settings.catalog, dry_run=dry_run, library=library,
                                     keep_mtime=settings.keep_mtime))
     for failure in result.failed:
         _report_plain(failure.path, failure.reason or "failed", failure.hint)

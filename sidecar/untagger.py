@@ -21,6 +21,8 @@ class UntagOptions:
     catalog: Path | None = None
     dry_run: bool = False
     keep_mtime: bool = False
+    #: the library the paths are in: a link to a photo inside it is untagged through the link (see write_tags)
+    library: Path | None = None
 
 
 @dataclass
@@ -65,7 +67,8 @@ def run_untag(options: UntagOptions) -> UntagRunResult:
         if not is_image(path):
             continue  # nothing of photobrain's is ever written there
         try:
-            removed = remove_tags(path, dry_run=options.dry_run, keep_mtime=options.keep_mtime)
+            removed = remove_tags(path, dry_run=options.dry_run, keep_mtime=options.keep_mtime,
+                                  library=options.library)
         except PhotobrainError as exc:
             result.files.append(UntagOutcome(str(path), "failed", reason=reason_about(exc, path), hint=exc.hint))
             continue

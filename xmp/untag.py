@@ -20,7 +20,7 @@ from .paths import PIPE, SLASH, join, key, split
 from .plan import deleted_by_user, entry, is_mine, owned_view
 from .read import COPIED, EMBEDDED, read_metadata
 from .regular import MAX_SIDECAR_BYTES, read_regular, stamp
-from .write import _write_embedded, _write_sidecar, is_read_only, packet_updates
+from .write import _write_embedded, _write_sidecar, is_read_only, link_target, packet_updates
 
 
 @dataclass
@@ -102,8 +102,12 @@ def untag_source(source: XmpSource, image_name: str, others: list[XmpSource] | t
     )
 
 
-def remove_tags(path: Path, *, dry_run: bool = False, keep_mtime: bool = False) -> UntagResult:
+def remove_tags(path: Path, *, dry_run: bool = False, keep_mtime: bool = False,
+                library: Path | None = None) -> UntagResult:
     """Take everything photobrain wrote out of ``path``'s embedded XMP and its sidecars.
+
+    A symbolic link is untagged through to the photo it points to when that lies in ``library`` (as
+    :func:`~xmp.write.write_tags` tags it); the embedded XMP of a photo outside it is left alone.
 
     Raises a :class:`~xmp.errors.PhotobrainError` naming the file on failure; files are then as they were.
     """
@@ -118,16 +122,22 @@ def remove_tags(path: Path, *, dry_run: bool = False, keep_mtime: bool = False) 
         wanted = untag_source(current, path.name, [s for s in meta.sources if s is not current])
         if owned_view(wanted) == owned_view(current):
             continue
-        result.changed = True
-        result.removed += [join(t.path, SLASH) for t in current.provenance.tags if is_mine(t, current, path.name)]
+        through = path
         if current.label == EMBEDDED:
             if not can_embed(path):
                 continue  # photobrain never writes into these, so nothing of its can be there to remove
+            try:
+                through = link_target(path, library, "embed")
+            except MetadataWriteError:
+                continue  # a link out of the library: photobrain never wrote through it
+        result.changed = True
+        result.removed += [join(t.path, SLASH) for t in current.provenance.tags if is_mine(t, current, path.name)]
+        if current.label == EMBEDDED:
             if is_read_only(path):
                 raise ReadOnlyError(path, "the file is read-only", "make it writable (chmod u+w) and run untag again")
-            result.targets.append(path)
+            result.targets.append(through)
             if not dry_run:
-                _write_embedded(path, current, wanted, keep_mtime=keep_mtime, signature=meta.signature,
+                _write_embedded(through, current, wanted, keep_mtime=keep_mtime, signature=meta.signature,
                                 data=meta.data)
         elif _holds_nothing_else(current, wanted, [s for s in meta.sources if s is not current]):
             result.deleted.append(current.path)

@@ -95,3 +95,27 @@ def test_a_link_is_written_through_inside_the_library_and_never_replaced(tmp_pat
         written = write_tags(stray, request, WriteOptions(mode=mode, library=library))
         assert written.mode == "sidecar" and written.targets == [stray.with_name("elsewhere.jpg.xmp")]
     assert stray.is_symlink() and outside.read_bytes() == before
+
+
+def test_untag_goes_through_a_link_as_tag_did_and_leaves_a_photo_outside_alone(tmp_path):
+    from xmp.untag import remove_tags
+
+    library = tmp_path / "library"
+    (library / "albums").mkdir(parents=True)
+    original = library / "boats.jpg"
+    shutil.copy2(BOATS, original)
+    link = library / "albums/boats.jpg"
+    link.symlink_to(original)
+    outside = tmp_path / "elsewhere.jpg"
+    shutil.copy2(BOATS, outside)
+    request = TagRequest(tags=(AITag(("animal", "dog"), 0.5, "clip:test", "v1"),))
+    write_tags(outside, request, WriteOptions(mode="embed"))  # tagged in a library of its own
+    stray = library / "albums/elsewhere.jpg"
+    stray.symlink_to(outside)
+    write_tags(link, request, WriteOptions(mode="embed", library=library))
+    removed = remove_tags(link, library=library)
+    assert link.is_symlink() and removed.targets == [original]
+    assert not summarize(read_metadata(original)).ai_tags
+    before = outside.read_bytes()
+    assert not remove_tags(stray, library=library).changed  # not photobrain's to untag from here
+    assert stray.is_symlink() and outside.read_bytes() == before
