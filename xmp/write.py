@@ -159,7 +159,6 @@ def link_target(path: Path, library: Path | None, what: str) -> Path:
                                    f"write through it", hint)
 
 
-
 def is_read_only(path: Path) -> bool:
     """True when the file may not be changed: no write permission, or no write bit at all.
 
