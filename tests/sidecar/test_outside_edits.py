@@ -71,8 +71,12 @@ def test_an_edit_made_while_photobrain_writes_is_never_overwritten(tmp_path, mon
     assert "Emma" in summary.user_keywords and not summary.ai_tags  # the editor's file, untouched
 
 
-@pytest.mark.parametrize("mode", ["embed", "auto"])
-def test_a_link_is_written_through_inside_the_library_and_never_replaced(tmp_path, mode):
+DOG = TagRequest(tags=(AITag(("animal", "dog"), 0.5, "clip:test", "v1"),))
+
+
+def linked_library(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """library/boats.jpg, a link to it in library/albums/, and a photo outside the library: (library, photo, link,
+    outside photo)."""
     library = tmp_path / "library"
     (library / "albums").mkdir(parents=True)
     original = library / "boats.jpg"
@@ -81,9 +85,15 @@ def test_a_link_is_written_through_inside_the_library_and_never_replaced(tmp_pat
     link.symlink_to(original)
     outside = tmp_path / "elsewhere.jpg"
     shutil.copy2(BOATS, outside)
+    return library, original, link, outside
+
+
+@pytest.mark.parametrize("mode", ["embed", "auto"])
+def test_a_link_is_written_through_inside_the_library_and_never_replaced(tmp_path, mode):
+    library, original, link, outside = linked_library(tmp_path)
     stray = library / "albums/elsewhere.jpg"
     stray.symlink_to(outside)
-    request = TagRequest(tags=(AITag(("animal", "dog"), 0.5, "clip:test", "v1"),))
+    request = DOG
     result = write_tags(link, request, WriteOptions(mode=mode, library=library))
     assert link.is_symlink() and result.mode == "embed" and result.targets == [original]
     assert [t["path"] for t in summarize(read_metadata(original)).ai_tags] == ["AI/animal/dog"]
@@ -100,15 +110,8 @@ def test_a_link_is_written_through_inside_the_library_and_never_replaced(tmp_pat
 def test_untag_goes_through_a_link_as_tag_did_and_leaves_a_photo_outside_alone(tmp_path):
     from xmp.untag import remove_tags
 
-    library = tmp_path / "library"
-    (library / "albums").mkdir(parents=True)
-    original = library / "boats.jpg"
-    shutil.copy2(BOATS, original)
-    link = library / "albums/boats.jpg"
-    link.symlink_to(original)
-    outside = tmp_path / "elsewhere.jpg"
-    shutil.copy2(BOATS, outside)
-    request = TagRequest(tags=(AITag(("animal", "dog"), 0.5, "clip:test", "v1"),))
+    library, original, link, outside = linked_library(tmp_path)
+    request = DOG
     write_tags(outside, request, WriteOptions(mode="embed"))  # tagged in a library of its own
     stray = library / "albums/elsewhere.jpg"
     stray.symlink_to(outside)
