@@ -71,7 +71,7 @@ class Searcher:
 
     def __init__(self, catalog: Catalog, model_id: int, index: VectorIndex, background: np.ndarray, *,
                  model_label: str, embed_text: Callable[[str], np.ndarray] | None = None,
-                 embed_image: Callable[[Path], np.ndarray] | None = None):
+                 embed_image: Callable[[Path, bytes | None], np.ndarray] | None = None):
         self.catalog, self.model_id, self.index, self.model_label = catalog, model_id, index, model_label
         self.background = np.ascontiguousarray(background, dtype=np.float32)
         self.embed_text, self.embed_image = embed_text, embed_image
@@ -185,11 +185,12 @@ class Searcher:
         except OSError as exc:
             raise PhotobrainError(path, f"cannot read the file ({exc.strerror or exc})", "check the path") from exc
         digest = row.hash if row is not None and row.status == "ok" and row.same_file(st) else None
+        data: bytes | None = None
         if digest is None:
             from xmp import content_hash
-            from xmp.regular import MAX_IMAGE_BYTES, read_regular
+            from xmp.regular import read_image_file
 
-            data, _ = read_regular(path, limit=MAX_IMAGE_BYTES)  # a FIFO or a device is refused, not read
+            data, _ = read_image_file(path)  # a FIFO, a device, text or a file over 2 GB is refused, not read
             try:
                 digest = content_hash(path, data)
             except PhotobrainError:
@@ -200,7 +201,7 @@ class Searcher:
         if self.embed_image is None:
             raise PhotobrainError(path, "this file is not in the catalog and no model is loaded to embed it",
                                   "run 'photobrain tag' on its folder first")
-        return digest, self.embed_image(path)
+        return digest, self.embed_image(path, data)
 
 
 def _under(path: Path, folder: Path) -> bool:

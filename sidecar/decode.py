@@ -20,7 +20,7 @@ from xmp import HEIF, RAW, CorruptImageError
 from xmp.errors import PhotobrainError
 from xmp.formats import sniff, suffix
 from xmp.hashing import jpeg_coding_segments
-from xmp.regular import HEAD_BYTES, MAX_IMAGE_BYTES, describe_content, read_image_file
+from xmp.regular import MAX_IMAGE_BYTES, read_image_file, refuse_non_image
 
 DEFAULT_MAX_MEGAPIXELS = 250
 #: Photos and panoramas stay well under this; a 1 x 1,048,576 "image" is an attack on the decoder's memory
@@ -50,7 +50,8 @@ def read_image(path: Path, *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) ->
     """
     def declared(head: bytes) -> None:
         if suffix(path) not in RAW | HEIF:
-            check_size(path, _declared_size(head), max_megapixels)
+            peeked = _peek(head)
+            check_size(path, None if peeked is None else peeked[:2], max_megapixels)
 
     limit = file_limit(max_megapixels)
     if limit >= MAX_IMAGE_BYTES:
@@ -68,30 +69,26 @@ def header_digest(path: Path, data: bytes) -> str | None:
     if suffix(path) in RAW:
         return "raw"  # the content hash covers the whole raw file
     _register_heif()
-    Image.MAX_IMAGE_PIXELS = None  # only the header is read here
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as image:
-                facts = f"{image.size[0]}x{image.size[1]}:{image.mode}:{image.format}"
-    except Exception:  # any header Pillow cannot read: decode() says what is wrong
+    facts = _peek(data)
+    if facts is None:
         return None
-    digest = hashlib.blake2b(facts.encode(), digest_size=8)
+    digest = hashlib.blake2b(":".join(map(str, facts)).encode(), digest_size=8)
     if sniff(data) == "jpeg":
         for segment in jpeg_coding_segments(data):
             digest.update(segment)
     return digest.hexdigest()
 
 
-def _declared_size(head: bytes) -> tuple[int, int] | None:
-    """The size an image's header declares, read from its first bytes only (None when they do not say)."""
+def _peek(data: bytes) -> tuple[int, int, str, str | None] | None:
+    """(width, height, mode, format) as the image's header declares them, without decoding; None when Pillow
+    cannot read the header from ``data`` (decode() then says what is wrong)."""
     Image.MAX_IMAGE_PIXELS = None  # check_size() says it better; decode() sets Pillow's own check again
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(head)) as image:
-                return image.size
-    except Exception:  # any header Pillow cannot read from the first bytes alone: decode() says more
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size[0], image.size[1], image.mode, image.format
+    except Exception:  # any header Pillow cannot read
         return None
 
 
@@ -141,9 +138,8 @@ def decode(path: Path, data: bytes, *, min_side: int = 224, max_megapixels: floa
     _register_heif()
     if path.suffix.lower() in RAW:
         data = _raw_preview(path, data)
-    elif sniff(data) == "unknown":
-        raise CorruptImageError(path, f"not an image: {describe_content(data[:HEAD_BYTES])}",
-                                "photo files only: JPEG, PNG, TIFF, WebP, HEIC, DNG and raw formats")
+    else:
+        refuse_non_image(path, data)
     Image.MAX_IMAGE_PIXELS = int(max_megapixels * 1_000_000)  # Pillow refuses twice this before decoding
     try:
         with warnings.catch_warnings():

@@ -86,10 +86,12 @@ class _LazyModel:
     def embed_text(self, query: str) -> np.ndarray:
         return self._brain().embed_texts([query])[0]
 
-    def embed_image(self, path: Path) -> np.ndarray:
+    def embed_image(self, path: Path, data: bytes | None = None) -> np.ndarray:
+        """The embedding of the photo at ``path`` (``data``: its bytes when already read, else read here)."""
         from .decode import decode, read_image
 
-        data, _ = read_image(Path(path))  # a regular file, within the bounds a tag run keeps (never a FIFO)
+        if data is None:
+            data, _ = read_image(Path(path))  # a regular file, within the bounds a tag run keeps (never a FIFO)
         brain = self._brain()
         image = decode(Path(path), data, min_side=brain.input_size).image
         return brain.embed_images([image])[0]

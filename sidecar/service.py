@@ -213,20 +213,18 @@ def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int
                                   "images": searcher.index.info.count})
 
         def do_POST(self) -> None:
-            if not self._allowed():
-                self._cutoff.cancel()
-                return
-            if self.path not in ("/search", "/similar"):
-                self._cutoff.cancel()
-                self._reply(404, {"error": "unknown endpoint"})
-                return
             try:
+                if not self._allowed():
+                    return
+                if self.path not in ("/search", "/similar"):
+                    self._reply(404, {"error": "unknown endpoint"})
+                    return
                 request = parse_request(self.path, self.headers, self.rfile)
             except BadRequest as exc:
-                self._cutoff.cancel()
                 self._reply(exc.status, {"error": str(exc)})
                 return
-            self._cutoff.cancel()  # the request is in: answering it is the service's own time
+            finally:
+                self._cutoff.cancel()  # the request is in (or refused): what follows is the service's own time
             if (request.get("model"), request.get("pretrained")) != (settings.model, settings.pretrained):
                 self._reply(409, {"error": "this service runs another model"})
                 return

@@ -388,20 +388,20 @@ class _Session:
                 self.result.files.append(FileOutcome(str(path), "skipped", reason="not tagged yet",
                                                      hint="run 'photobrain tag' on it first"))
                 continue
-            same = row is not None and row.same_file(st)
-            if same and row is not None and row.ctime_ns is None:
-                stamped.append((absolute, st.st_ctime_ns, st.st_ino))
-            if same and row is not None and row.status == "failed" and row.hash is None and row.tagset == self.readset:
-                # it could not be read or decoded, and neither it nor the reading settings changed since
-                self.result.files.append(FileOutcome(str(path), "failed", reason=row.error, hint=row.hint))
-                continue
-            if same and row is not None and row.status == "ok" and row.hash:
-                if row.tagset == self.tagset and not self.options.forget_rejections:
-                    self.result.files.append(FileOutcome(str(path), "unchanged"))
+            if row is not None and row.same_file(st):
+                if row.ctime_ns is None:
+                    stamped.append((absolute, st.st_ctime_ns, st.st_ino))
+                if row.status == "failed" and row.hash is None and row.tagset == self.readset:
+                    # it could not be read or decoded, and neither it nor the reading settings changed since
+                    self.result.files.append(FileOutcome(str(path), "failed", reason=row.error, hint=row.hint))
                     continue
-                if row.hash in with_embedding:
-                    to_retag.append((path, st, row.hash))
-                    continue
+                if row.status == "ok" and row.hash:
+                    if row.tagset == self.tagset and not self.options.forget_rejections:
+                        self.result.files.append(FileOutcome(str(path), "unchanged"))
+                        continue
+                    if row.hash in with_embedding:
+                        to_retag.append((path, st, row.hash))
+                        continue
             to_read.append(str(path))
         self.catalog.fill_stamps(stamped)
         if leftovers:

@@ -112,14 +112,20 @@ def read_image_file(path: Path, *, limit: int = MAX_IMAGE_BYTES, what: str = "im
     with os.fdopen(fd, "rb") as fh:
         try:
             head = fh.read(HEAD_BYTES)
-            if suffix(path) not in RAW and sniff(head) == "unknown":
-                raise CorruptImageError(path, f"not an image: {describe_content(head)}",
-                                        "photo files only: JPEG, PNG, TIFF, WebP, HEIC, DNG and raw formats")
+            if suffix(path) not in RAW:
+                refuse_non_image(path, head)
             if check is not None:
                 check(head)
             return head + fh.read(), st
         except OSError as exc:
             raise UnreadableError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+
+
+def refuse_non_image(path: Path, data: bytes) -> None:
+    """Raise :class:`CorruptImageError` saying what ``data`` (a file's first bytes) is, unless an image format."""
+    if sniff(data) == "unknown":
+        raise CorruptImageError(path, f"not an image: {describe_content(data[:HEAD_BYTES])}",
+                                "photo files only: JPEG, PNG, TIFF, WebP, HEIC, DNG and raw formats")
 
 
 def image_and_stat(path: Path, data: bytes | None) -> tuple[bytes, os.stat_result]:
