@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Peak memory of reading and decoding one image for the model, per worker process.
+"""Peak memory of a tagging worker: reading and decoding one image, and the worker as a whole.
 
 Run: .venv/bin/python bench/bench_memory.py
+
+Last, a whole worker of the default ViT-B-32-256 (random weights): torch and open_clip imported, the
+model loaded as a worker loads it (image tower only) and 8 photos of 24 MP embedded in one batch; its peak
+next to the same with the text tower kept (as before workers dropped it).
 
 Each image is read and decoded (sidecar.decode.read_image + decode, as a tag worker does) in a fresh
 process; printed is the process's peak resident memory above what it held after its imports, and the
@@ -41,6 +45,48 @@ print(f"{{(peak - base) / 1024:.0f}}\\t{{time.monotonic() - started:.2f}}\\t{{ou
 """
 
 
+WORKER = """
+import resource, sys, time
+sys.path.insert(0, {root!r})
+from pathlib import Path
+t = time.monotonic()
+import open_clip, torch
+imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+from sidecar.tagger import _Embedder
+from sidecar.brains.spec import ModelSpec
+embedder = _Embedder(ModelSpec("ViT-B-32-256", Path(sys.argv[1]), "bench"), {{}}, 250, threads=None)
+if sys.argv[3] == "full":
+    from sidecar.brains.local import LocalBrain
+    embedder.brain = LocalBrain(embedder.spec)
+items = embedder.process(sys.argv[2].split("|"))
+assert all(i.vector is not None for i in items), [i.reason for i in items]
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"{{imported / 1024:.0f}}\t{{peak / 1024:.0f}}\t{{time.monotonic() - t:.1f}}")
+"""
+
+
+def worker(folder: Path) -> None:
+    import numpy as np
+    import open_clip
+    import torch
+    from PIL import Image
+
+    torch.manual_seed(0)
+    checkpoint = folder / "vit-b-32-256-random.pt"
+    torch.save(open_clip.create_model("ViT-B-32-256", pretrained=None).state_dict(), checkpoint)
+    photos = []
+    for i in range(8):
+        pixels = np.random.default_rng(i).integers(0, 255, (4000, 6000, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"w{i}.jpg", quality=90)
+        photos.append(str(folder / f"w{i}.jpg"))
+    for kind in ("image", "full"):
+        out = subprocess.run([sys.executable, "-c", WORKER.format(root=str(ROOT)), str(checkpoint), "|".join(photos),
+                              kind], capture_output=True, text=True, check=True).stdout.strip()
+        imported, peak, wall = out.split("\t")
+        label = "worker as tag runs it (image tower only)" if kind == "image" else "with the text tower kept"
+        print(f"{label:<44} imports {imported} MB, peak {peak} MB after 8 x 24 MP ({wall} s)")
+
+
 def main() -> None:
     from corpus import png
     from PIL import Image
@@ -65,6 +111,7 @@ def main() -> None:
                                  capture_output=True, text=True, check=True).stdout.strip()
             peak, wall, outcome = out.split("\t")
             print(f"{name:<32}{path.stat().st_size / 1e6:>8.1f}{peak:>9}{wall:>8}  {outcome}")
+        worker(folder)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def main() -> None:
     import torch
 
     from index.catalog import Catalog
-    from sidecar.brains.local import ModelSpec
+    from sidecar.brains.spec import ModelSpec
     from sidecar.select import SelectionRule, select
     from sidecar.settings import Config, resolve_settings
     from sidecar.tagger import TagOptions, settings_fingerprint

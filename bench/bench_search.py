@@ -10,10 +10,14 @@ photobrain's own code: ``index.store.update_index`` builds the index the way
   1. the index type, build time, size on disk, and its memory once mapped;
   2. vector search alone (one FAISS thread), p50/p95, and recall@10 against exact search;
   3. brute-force numpy search on the same vectors (``vectors @ query`` then a sort), p50/p95;
-and at the largest size, through a warm ``photobrain serve``:
-  4. text queries end to end (HTTP, CLIP text encoding of ViT-B-32-256, vector search, keyword search, files
-     resolved), p50/p95; the text encoding alone, trimmed and with the usual 77-token padding;
+and at every size, through a warm ``photobrain serve``:
+  4. its start-up time and resident memory (ready, and idle-warm after the queries); text queries end to end
+     (HTTP, the ONNX text tower of ViT-B-32-256, vector search, keyword search, files resolved), p50/p95;
+and at the largest size:
   5. ``similar`` on an indexed file, p50/p95;
+  7. ``photobrain search QUERY`` from the command line through the service, whole process, and what it imported;
+     the text encoding alone, ONNX Runtime against torch on 1 and 2 threads, with their embeddings' cosine and
+     whether the exact top-10 over the catalog's vectors is the same;
 and at 200k (or the size nearest it):
   6. the cold command line ``photobrain similar FILE``, whole process, and whether it imported torch.
 """
@@ -156,58 +160,144 @@ def bench_size(work: Path, size: int, queries: int, fingerprint: str) -> dict:
     return {"catalog": catalog_path, "paths": paths}
 
 
+def start_service(catalog: Path, checkpoint: Path | None, env: dict) -> tuple[subprocess.Popen, float]:
+    """``photobrain serve`` on ``catalog`` (the library's own model when ``checkpoint`` is None); seconds to ready."""
+    model = ["--model", ARCH, "--pretrained", str(checkpoint)] if checkpoint else []
+    t = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "sidecar", "serve", "--catalog", str(catalog), *model],
+                              cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "listening" not in seen:
+        line = server.stderr.readline()
+        if not line:
+            raise SystemExit(f"serve did not start: {seen}{server.stderr.read()}")
+        seen += line
+    return server, time.perf_counter() - t
+
+
+def resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def texts_for(queries: int) -> list[str]:
+    return [f"a photo of a {WORDS[i % len(WORDS)]} at {['dawn', 'noon', 'dusk', 'night'][i % 4]} number {i}"
+            for i in range(queries)]
+
+
+def service_memory(size: int, catalog: Path, checkpoint: Path, env: dict, queries: int) -> None:
+    """Start-up time and resident memory of a warm, then idle, service; text query latency (figure 4)."""
+    from sidecar.searching import SearchSettings
+    from sidecar.service import call_service
+
+    settings = SearchSettings(catalog=catalog, model=ARCH, pretrained=str(checkpoint))
+    server, ready = start_service(catalog, checkpoint, env)
+    try:
+        started = resident_mb(server.pid)
+        search = []
+        for text in texts_for(queries):
+            t = time.perf_counter()
+            result = call_service(settings, "/search", {"query": text, "n": 20, "in": None, "cutoff": 3.0})
+            search.append(time.perf_counter() - t)
+            assert result is not None and result.served_by == "service"
+        repeated = []
+        for text in texts_for(queries)[:50]:
+            t = time.perf_counter()
+            call_service(settings, "/search", {"query": text, "n": 20, "in": None, "cutoff": 3.0})
+            repeated.append(time.perf_counter() - t)
+        print(f"  4. warm service at {size:,}: ready in {ready:.1f} s; resident {started:.0f} MB once ready, "
+              f"{resident_mb(server.pid):.0f} MB idle-warm after {queries} text queries (no torch in it: "
+              f"{'yes' if 'libtorch' not in Path(f'/proc/{server.pid}/maps').read_text() else 'NO'})")
+        print(f"     text query end to end {percentiles(search)}; a query asked again (recent-query cache) "
+              f"{percentiles(repeated)}")
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def service_figures(work: Path, catalog: Path, paths: list[Path], checkpoint: Path, env: dict, queries: int) -> None:
     from sidecar.searching import SearchSettings
     from sidecar.service import call_service
 
     settings = SearchSettings(catalog=catalog, model=ARCH, pretrained=str(checkpoint))
-    server = subprocess.Popen([sys.executable, "-m", "sidecar", "serve", "--catalog", str(catalog), "--model", ARCH,
-                               "--pretrained", str(checkpoint)], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    server, _ = start_service(catalog, checkpoint, env)
     try:
-        line = server.stderr.readline()
-        if "listening" not in line:
-            raise SystemExit(f"serve did not start: {line}{server.stderr.read()}")
-        texts = [f"a photo of a {WORDS[i % len(WORDS)]} at {['dawn', 'noon', 'dusk', 'night'][i % 4]} number {i}"
-                 for i in range(queries)]
-        search, similar = [], []
-        for text in texts:
-            t = time.perf_counter()
-            result = call_service(settings, "/search", {"query": text, "n": 20, "in": None, "cutoff": 3.0})
-            search.append(time.perf_counter() - t)
-            assert result is not None and result.served_by == "service"
+        similar = []
         rng = np.random.default_rng(0)
         for i in rng.integers(len(paths), size=queries):
             t = time.perf_counter()
             result = call_service(settings, "/similar", {"path": str(paths[i]), "n": 20, "in": None, "cutoff": 3.0})
             similar.append(time.perf_counter() - t)
             assert result is not None and result.same == [str(paths[i])]
-        print(f"  4. warm service, text query end to end: {percentiles(search)}")
         print(f"  5. warm service, similar on an indexed file: {percentiles(similar)}")
     finally:
         server.terminate()
         server.wait()
-    text_encoding(checkpoint)
+    cold_search(catalog, env)
+    text_encoding(checkpoint, catalog, env, queries)
 
 
-def text_encoding(checkpoint: Path) -> None:
+def cold_search(catalog: Path, env: dict) -> None:
+    """``photobrain search QUERY`` from the command line while the service runs: the whole process."""
+    server, _ = start_service(catalog, None, env)  # the library's own model: the client needs no catalog
+    try:
+        times, imported = [], set()
+        for i in range(10):
+            t = time.perf_counter()
+            out = subprocess.run([sys.executable, "-X", "importtime", "-m", "sidecar", "search",
+                                  f"harbour at dusk {i}", "--catalog", str(catalog), "-n", "10"],
+                                 cwd=ROOT, env=env, capture_output=True, text=True)
+            times.append(time.perf_counter() - t)
+            if out.returncode != 0:
+                raise SystemExit(out.stderr[-2000:])
+            imported.update(m for m in ("torch", "numpy", "index.catalog", "faiss") if f"| {m}\n" in out.stderr)
+        print(f"  7. 'photobrain search QUERY' from the command line through the service (whole process): median "
+              f"{np.median(times):.2f} s, max {max(times):.2f} s; imported: {', '.join(sorted(imported)) or 'none of '}"
+              f"{'' if imported else 'torch, numpy, the catalog, faiss'}")
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def text_encoding(checkpoint: Path, catalog: Path, env: dict, queries: int) -> None:
+    """The text tower alone: ONNX Runtime (what search and the service use) against torch, and their agreement."""
     import torch
 
-    from sidecar.brains.local import LocalBrain, ModelSpec
+    from index.catalog import Catalog
+    from sidecar.brains.local import LocalBrain
+    from sidecar.brains.spec import ModelSpec
+    from sidecar.brains.text_tower import load_tower
 
-    brain = LocalBrain(ModelSpec(ARCH, checkpoint, "bench"))
-    brain.embed_texts(["warm up"])
-    tokens = brain.tokenizer(["red bicycle against a sunset"])
-    trimmed, full = [], []
-    with torch.inference_mode():
-        for _ in range(30):
-            t = time.perf_counter()
-            brain._encode_text_trimmed(tokens)
-            trimmed.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            brain.model.encode_text(tokens)
-            full.append(time.perf_counter() - t)
-    print(f"     text encoding alone ({torch.get_num_threads()} torch threads): trimmed {percentiles(trimmed)}; "
-          f"77-token padding {percentiles(full)}")
+    spec = ModelSpec(ARCH, checkpoint, "bench")
+    os.environ["PHOTOBRAIN_CACHE"] = env["PHOTOBRAIN_CACHE"]
+    tower = load_tower(spec.fingerprint())
+    assert tower is not None, "the service made no text tower"
+    brain = LocalBrain(spec)
+    texts = texts_for(queries)
+    timings: dict[str, list[float]] = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        tower = load_tower(spec.fingerprint(), threads=threads)
+        for name, encode in ((f"ONNX Runtime, {threads} thread(s)", lambda t, tower=tower: tower.embed_texts([t])),
+                             (f"torch trimmed, {threads} thread(s)", lambda t: brain.embed_texts([t]))):
+            encode("warm up")
+            runs = timings.setdefault(name, [])
+            for text in texts[:100]:
+                t = time.perf_counter()
+                encode(text)
+                runs.append(time.perf_counter() - t)
+    print("     text encoding alone: " + "; ".join(f"{name} {percentiles(runs)}" for name, runs in timings.items()))
+    ours, theirs = tower.embed_texts(texts), brain.embed_texts(texts)
+    cosine = (ours * theirs).sum(axis=1)
+    with Catalog.open_existing(catalog) as opened:
+        rows = opened.db.execute("SELECT vector FROM embeddings LIMIT 100000").fetchall()
+    vectors = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    same = sum(set(np.argsort(-(vectors @ a))[:10]) == set(np.argsort(-(vectors @ b))[:10])
+               for a, b in zip(ours, theirs, strict=True))
+    print(f"     ONNX vs torch on the {len(texts)} bench queries: cosine min {cosine.min():.6f}; "
+          f"same exact top-10 (over {len(vectors):,} of the catalog's vectors) for {same} of {len(texts)}")
 
 
 def cold_similar(catalog: Path, paths: list[Path], checkpoint: Path, env: dict) -> None:
@@ -235,7 +325,7 @@ def main() -> None:
     import open_clip
     import torch
 
-    from sidecar.brains.local import ModelSpec
+    from sidecar.brains.spec import ModelSpec
 
     print(f"machine: {os.cpu_count()} cores; {DIM}-d clustered vectors; text model {ARCH} (random weights, real "
           f"compute); torch {torch.__version__}")
@@ -252,6 +342,7 @@ def main() -> None:
             made = bench_size(work, size, args.queries, fingerprint)
             if size == cold_size:
                 cold_similar(made["catalog"], made["paths"], checkpoint, env)
+            service_memory(size, made["catalog"], checkpoint, env, args.queries)
             if size == max(sizes):
                 service_figures(work, made["catalog"], made["paths"], checkpoint, env, args.queries)
             shutil.rmtree(work)

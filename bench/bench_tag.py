@@ -123,7 +123,7 @@ def naive_pipeline(paths: list[Path], checkpoint: Path) -> float:
 def unchanged_rerun(work: Path, count: int, checkpoint: Path, env: dict) -> float:
     """Catalog `count` files as tagged with the current settings, then time a whole `photobrain tag` over them."""
     from index.catalog import Catalog
-    from sidecar.brains.local import ModelSpec
+    from sidecar.brains.spec import ModelSpec
     from sidecar.select import SelectionRule
     from sidecar.tagger import TagOptions, settings_fingerprint
     from sidecar.vocab import load_vocabulary

@@ -36,6 +36,8 @@ def library_status(catalog_path: Path) -> dict:
         cloud = catalog.cloud_counts()
         row = db.execute("SELECT command, started, finished, summary FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         last_run = dict(zip(("command", "started", "finished", "summary"), row, strict=True)) if row else None
+        if last_run is not None:
+            last_run["summary"] = run_summary(last_run["summary"])
     sizes = sum(p.stat().st_size for p in (catalog_path, Path(f"{catalog_path}-wal")) if p.exists())
     return {"catalog": str(catalog_path), "catalog_bytes": sizes, "counts": counts, "models": models,
             "cloud_answers": cloud, "last_run": last_run, "libraries": libraries,
@@ -68,3 +70,19 @@ def _libraries(catalog: Catalog) -> list[dict]:
     return [{"root": str(lib.root), "exists": lib.root.is_dir(), "profile": lib.profile,
              "counts": catalog.library_counts(lib.root), "created": lib.created, "last_run": lib.last_run,
              "last_summary": lib.last_summary} for lib in catalog.libraries()]
+
+
+def run_summary(text: str | None) -> dict | None:
+    """A run's stored summary as a dict (JSON; runs before 0.1 stored Python's repr of the dict)."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        import ast
+
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return None
+    return value if isinstance(value, dict) else None

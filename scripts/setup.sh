@@ -21,10 +21,29 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+
+# apt-get, waiting (up to 10 minutes) while another apt or the desktop's updater holds its lock
+apt_get() {
+    local waited=0 log
+    log="$(mktemp)"
+    until DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=60 "$@" 2>"$log" >/dev/null; do
+        if grep -qiE "could not get lock|unable to lock|is another process using it" "$log" && [ "$waited" -lt 600 ]; then
+            [ "$waited" = 0 ] && echo "setup: apt is busy (another install or an update is running); waiting for it" >&2
+            sleep 10
+            waited=$((waited + 10))
+        else
+            cat "$log" >&2
+            rm -f "$log"
+            return 1
+        fi
+    done
+    rm -f "$log"
+}
+
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt-get" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt_get update -qq
+    apt_get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 if [ ! -x .venv/bin/python ]; then
@@ -33,5 +52,16 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 extras=""
 [ "$with_tests" = 1 ] && extras="[test]"
+# torch's CPU build: photobrain runs on the CPU, and the default build brings CUDA and triton
+# (measured: a 5.7 GB venv, 4.1 GB of it GPU libraries; with the CPU build about 1.5 GB).
+# PyTorch publishes it on its own index for Linux; elsewhere (or when that index cannot be
+# reached) the default build is installed below. PHOTOBRAIN_TORCH=default skips this.
+if ! .venv/bin/python -c "import torch" 2>/dev/null && [ "$(uname -s)" = Linux ] \
+        && [ "${PHOTOBRAIN_TORCH:-cpu}" = cpu ]; then
+    echo "setup: installing torch's CPU build (about 200 MB to download) from download.pytorch.org" >&2
+    .venv/bin/python -m pip install -q --disable-pip-version-check --timeout 20 --retries 1 \
+        --index-url https://download.pytorch.org/whl/cpu torch torchvision 2>/dev/null \
+        || echo "setup: the CPU build is not reachable here; installing the default torch build instead" >&2
+fi
 echo "setup: installing photobrain$extras into .venv (torch is large: this takes a while the first time)" >&2
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"

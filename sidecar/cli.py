@@ -37,7 +37,7 @@ class Context:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="photobrain")
-@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks for errors (also after a command's name).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: bool) -> None:
     """photobrain: local-first AI tagging and search for your photo library.
@@ -213,13 +213,27 @@ def _render_tag_result(result, cloud, dry_run: bool, named: bool) -> None:
                 f"{tag} {'+' + str(n['added']) if n['added'] else ''}{' ' if n['added'] and n['removed'] else ''}"
                 f"{'-' + str(n['removed']) if n['removed'] else ''}" for tag, n in by_tag.items()))
     counts = result.summary()
-    rate = f", {result.embedded / result.seconds:.1f} images/s" if result.embedded and result.seconds else ""
+    rate = f", {result.images_per_second:.1f} images/s" if result.images_per_second else ""
+    vocabulary = (f", {result.vocabulary_seconds:.0f} s of it preparing the vocabulary"
+                  if result.vocabulary_seconds >= 1 else "")
     skipped = f", skipped {counts['skipped']} not tagged yet" if counts["skipped"] else ""
+    written = (f"; XMP {'would change' if dry_run else 'written'} for {counts['written']} file(s)"
+               if result.files else "")
     click.echo(f"{'dry run: ' if dry_run else ''}tagged {counts['tagged']}, unchanged {counts['unchanged']}, "
-               f"moved {counts['moved']}, duplicates {counts['duplicate']}, failed {counts['failed']}{skipped} "
-               f"({result.embedded} images through {result.model} in {result.seconds:.1f} s{rate})")
+               f"moved {counts['moved']}, duplicates {counts['duplicate']}, failed {counts['failed']}{skipped}"
+               f"{written} ({result.embedded} images through {result.model} in {result.seconds:.1f} s{rate}"
+               f"{vocabulary}{_memory_text(result)})")
     if result.cloud is not None:
         click.echo(cloud_summary(result.cloud, cloud, dry_run))
+
+
+def _memory_text(result) -> str:
+    memory = result.memory
+    if not memory.get("main"):
+        return ""
+    workers = (f" + {result.jobs} worker(s) of at most {memory['worker'] / 1e9:.1f} GB"
+               if result.jobs > 1 and memory.get("worker") else "")
+    return f"; peak memory {memory['main'] / 1e9:.1f} GB{workers}"
 
 
 @cli.command("untag")
@@ -350,18 +364,29 @@ def models() -> None:
 @click.argument("model", required=False)
 @click.option("--pretrained", help="open_clip pretrained tag. [default: the default model's]")
 def models_pull(model: str | None, pretrained: str | None) -> None:
-    """Download a model's weights into the cache, once (needs internet; tagging never does)."""
-    from .models import DEFAULT_ARCHITECTURE, DEFAULT_PRETRAINED, cached_models, pull
+    """Download a model's weights into the cache, once (needs internet; tagging never does).
+
+    Then prepares the built-in vocabulary's text embeddings and the fast text tower for it, so that the
+    first 'photobrain tag' starts tagging at once.
+    """
+    from .models import DEFAULT_ARCHITECTURE, DEFAULT_PRETRAINED, cached_models, pull, resolve
+    from .progress import Progress
+    from .vocab import load_vocabulary
+    from .vocab_embed import concepts_for
 
     architecture = model or DEFAULT_ARCHITECTURE
     tag_name = pretrained or (DEFAULT_PRETRAINED if architecture == DEFAULT_ARCHITECTURE else None)
     if not tag_name:
         raise click.UsageError("name the weights with --pretrained (see 'photobrain models list --available')")
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
     if any((m.architecture, m.pretrained) == (architecture, tag_name) for m in cached_models()):
         click.echo(f"{architecture}/{tag_name} is already downloaded")
-        return
-    cached = pull(architecture, tag_name, log=lambda m: click.echo(m, err=True))
-    click.echo(f"{architecture}/{tag_name}: {cached.path} ({cached.size / 1e6:.0f} MB)")
+    else:
+        cached = pull(architecture, tag_name, log=log, progress=Progress(label="downloading", unit="MB"))
+        click.echo(f"{architecture}/{tag_name}: {cached.path} ({cached.size / 1e6:.0f} MB)")
+    spec = resolve(architecture, tag_name, download=False)
+    concepts_for(spec, spec.fingerprint(), load_vocabulary(), log=log,
+                 progress=Progress(label="preparing the vocabulary", unit="prompts"))
 
 
 @models.command("list")
@@ -409,12 +434,19 @@ def tags_show(obj: Context, paths: tuple[Path, ...], as_json: bool) -> None:
     from .files import iter_images
 
     summaries, failures = [], []
-    for path in iter_images(paths):
-        try:
-            summaries.append(summarize(read_metadata(path)).to_dict())
-        except PhotobrainError as exc:
-            failures.append({"path": str(path), "reason": exc.reason, "hint": exc.hint})
-            _report(exc, obj)
+    for named in paths:
+        found = False
+        for path in iter_images([named]):
+            found = True
+            try:
+                summaries.append(summarize(read_metadata(path)).to_dict())
+            except PhotobrainError as exc:
+                failures.append({"path": str(path), "reason": exc.reason, "hint": exc.hint})
+                _report(exc, obj)
+        if not found:  # a folder with no photo in it (or none photobrain reads): say so rather than print nothing
+            reason = "no photos in this folder (or below it)" if named.is_dir() else "no such file or folder"
+            failures.append({"path": str(named), "reason": reason, "hint": "name photo files or folders of photos"})
+            _report_plain(named, reason, "name photo files or folders of photos")
     if as_json:
         click.echo(json_text({"files": summaries, "failed": failures}))
     else:
@@ -478,14 +510,18 @@ def main() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from xmp.errors import PhotobrainError
 
-    verbose = "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]
+    args = sys.argv[1:]
+    end = args.index("--") if "--" in args else len(args)
+    verbose = any(a in ("-v", "--verbose") for a in args[:end])
+    if verbose:  # README: every command takes -v, before or after its name ("photobrain search dog -v")
+        args = ["-v", *(a for a in args[:end] if a not in ("-v", "--verbose")), *args[end:]]
     for stream in (sys.stdout, sys.stderr):
         # a file name that is not UTF-8 is printed as its own bytes, as ls and find print it (messages quote it)
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="surrogateescape")
     try:
-        cli.main(standalone_mode=False)
+        cli.main(args=args, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from index.catalog import Catalog
 from xmp.errors import PhotobrainError
 
-from .brains.local import ModelError, ModelSpec
+from .brains.spec import ModelError, ModelSpec
 from .libraries import LibraryRun, remember_catalog
 from .settings import Settings
 

@@ -7,10 +7,11 @@ from typing import TextIO
 
 
 class Progress:
-    def __init__(self, stream: TextIO = sys.stderr, *, enabled: bool | None = None, label: str = "tagging"):
+    def __init__(self, stream: TextIO = sys.stderr, *, enabled: bool | None = None, label: str = "tagging",
+                 unit: str = "img"):
         self.stream = stream
         self.enabled = stream.isatty() if enabled is None else enabled
-        self.label = label
+        self.label, self.unit = label, unit
         self.total = self.done_count = 0
         self._start = self._last = 0.0
 
@@ -22,6 +23,10 @@ class Progress:
     def update(self, n: int) -> None:
         self.done_count += n
         self._draw()
+
+    def another(self, label: str, unit: str) -> Progress:
+        """A progress line for another stage, shown where this one is."""
+        return Progress(self.stream, enabled=self.enabled, label=label, unit=unit)
 
     def done(self) -> None:
         self._draw(force=True)
@@ -41,5 +46,5 @@ class Progress:
         width = 30
         filled = int(width * self.done_count / self.total)
         self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done_count}/{self.total} "
-                          f"{rate:5.1f} img/s  ETA {eta} ")
+                          f"{rate:5.1f} {self.unit}/s  ETA {eta} ")
         self.stream.flush()

@@ -10,6 +10,7 @@ import click
 
 from .cli_options import catalog_option, given
 from .output import json_text, shown
+from .places import default_catalog
 
 
 def common(func):
@@ -63,22 +64,25 @@ def _run(settings, endpoint: str, payload: dict, call):
         searcher.catalog.close()
 
 
-def _render(result, as_json: bool, open_first: bool) -> None:
+def _render(result: dict, as_json: bool, open_first: bool) -> None:
+    """Print a search result (``SearchResult.to_dict()``, or the service's answer as it came)."""
+    hits = result["hits"]
     if as_json:
-        click.echo(json_text(result.to_dict()))
+        click.echo(json_text(result))
     else:
-        if result.kind == "similar":
-            click.echo(f"same image: {', '.join(map(shown, result.same))}")
-        if not result.hits:
-            click.echo("no match" + (" above the relevance cutoff" if result.kind == "search" else ""))
-        for rank, hit in enumerate(result.hits, 1):
-            similarity = "" if hit.similarity is None else f" cos {hit.similarity:.3f}"
-            dupes = f"  (+{len(hit.duplicates)} duplicate{'s' if len(hit.duplicates) > 1 else ''})" if hit.duplicates else ""
-            click.echo(f"{rank:3d}. {hit.score:.3f} {hit.why:<8}{similarity}  {shown(hit.path)}{dupes}")
-    if open_first and result.hits:
+        if result["kind"] == "similar":
+            click.echo(f"same image: {', '.join(map(shown, result['same']))}")
+        if not hits:
+            click.echo("no match" + (" above the relevance cutoff" if result["kind"] == "search" else ""))
+        for rank, hit in enumerate(hits, 1):
+            similarity = "" if hit["similarity"] is None else f" cos {hit['similarity']:.3f}"
+            count = len(hit["duplicates"])
+            dupes = f"  (+{count} duplicate{'s' if count > 1 else ''})" if count else ""
+            click.echo(f"{rank:3d}. {hit['score']:.3f} {hit['why']:<8}{similarity}  {shown(hit['path'])}{dupes}")
+    if open_first and hits:
         from .searching import open_file
 
-        open_file(result.hits[0].path)
+        open_file(hits[0]["path"])
 
 
 def register(cli: click.Group) -> None:
@@ -95,11 +99,20 @@ def register(cli: click.Group) -> None:
         import os
 
         folder = Path(os.path.abspath(in_folder)) if in_folder else None
-        settings = _settings(ctx, folder, must_be_in_library=True)
         payload = {"query": query, "n": count, "in": str(folder) if folder else None, "cutoff": cutoff}
+        if folder is None and model is None and pretrained is None:
+            # the common case, answered by a running service without loading the catalog (or numpy, or torch)
+            from .quick import ask_default
+
+            answer = ask_default(Path(given(ctx).get("catalog") or ctx.obj.config.catalog() or default_catalog()),
+                                 "/search", payload)
+            if answer is not None:
+                _render(answer, as_json, open_first)
+                return
+        settings = _settings(ctx, folder, must_be_in_library=True)
         result = _run(settings, "/search", payload,
                       lambda s: s.search(query, n=count, in_folder=folder, cutoff=cutoff))
-        _render(result, as_json, open_first)
+        _render(result.to_dict(), as_json, open_first)
 
     @cli.command("similar")
     @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
@@ -118,7 +131,7 @@ def register(cli: click.Group) -> None:
         payload = {"path": str(path), "n": count, "in": str(folder) if folder else None, "cutoff": cutoff}
         result = _run(settings, "/similar", payload,
                       lambda s: s.similar(path, n=count, in_folder=folder, cutoff=cutoff))
-        _render(result, as_json, open_first)
+        _render(result.to_dict(), as_json, open_first)
 
     @cli.command("status")
     @click.argument("path", required=False, type=click.Path(path_type=Path))
@@ -160,18 +173,24 @@ def register(cli: click.Group) -> None:
             click.echo(_library_line(library))
         last = report["last_run"]
         if last:
-            click.echo(f"last run {last['command']} {last['started']} -> {last['finished'] or 'unfinished'}: "
-                       f"{last['summary'] or ''}")
+            summary = ", ".join(f"{name} {count}" for name, count in (last["summary"] or {}).items())
+            click.echo(f"last run {last['command']} {last['started']} -> {last['finished'] or 'unfinished'}"
+                       + (f": {summary}" if summary else ""))
 
     @cli.command("serve")
     @click.argument("path", required=False, type=click.Path(path_type=Path))
+    @click.option("--idle-unload", type=click.FloatRange(0), default=900, show_default=True, metavar="SECONDS",
+                  help="Give the text model's memory back after this long without a query (0: never); "
+                  "the next query loads it again in well under a second.")
     @common
     @click.pass_context
-    def serve_command(ctx, path, catalog, model, pretrained) -> None:
+    def serve_command(ctx, path, idle_unload, catalog, model, pretrained) -> None:
         """Keep the model and index warm for search and similar (loopback only, token-protected).
 
         PATH (a photo or folder of a library) picks the catalog and model; without it, the catalog's most
-        recently tagged library does.
+        recently tagged library does. The service never loads torch: text queries run on the model's
+        ONNX text tower, and a photo from outside the catalog is embedded in a child process that ends
+        a minute after use.
         """
         from .service import serve, service_file
 
@@ -181,7 +200,8 @@ def register(cli: click.Group) -> None:
             click.echo(f"photobrain serve: listening on 127.0.0.1:{info['port']} for {info['catalog']} "
                        f"(token in {service_file(settings.catalog)}); Ctrl-C to stop", err=True)
 
-        serve(settings, ready=ready, log=lambda m: click.echo(m, err=True))
+        serve(settings, ready=ready, log=lambda m: click.echo(m, err=True), idle_unload=idle_unload or None,
+              default_model=model is None and pretrained is None)
 
     @cli.command("libraries")
     @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable list.")

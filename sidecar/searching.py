@@ -19,10 +19,14 @@ from index.search import Searcher
 from xmp.errors import PhotobrainError
 
 from .models import resolve
+from .vocab_embed import export_tower
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from .brains.local import LocalBrain
-from .brains.local import ModelSpec
+    from .brains.text_tower import TextTower
+from .brains.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,13 @@ def open_model(settings: SearchSettings) -> tuple[Catalog, ModelSpec, str, int]:
 def open_searcher(settings: SearchSettings, *, threads: int | None = None,
                   log: Callable[[str], None] = lambda m: None) -> Searcher:
     """A searcher over ``settings.catalog`` for the configured model (updating its index if the catalog moved on)."""
+    return open_with_models(settings, threads=threads, log=log)[0]
+
+
+def open_with_models(settings: SearchSettings, *, threads: int | None = None, resident: bool = False,
+                     log: Callable[[str], None] = lambda m: None) -> tuple[Searcher, Models]:
+    """:func:`open_searcher`, and the models it embeds with (``resident``: ``photobrain serve``, which never
+    imports torch; see :class:`Models`)."""
     from index.store import load_background, update_index
     from index.vectors import single_threaded
 
@@ -64,17 +75,84 @@ def open_searcher(settings: SearchSettings, *, threads: int | None = None,
     if index is None or background is None:
         catalog.close()
         raise PhotobrainError(settings.catalog, "the search index is missing", "run 'photobrain index rebuild'")
-    model = _LazyModel(spec, threads)
-    return Searcher(catalog, model_id, index, background, model_label=spec.label,
-                    embed_text=model.embed_text, embed_image=model.embed_image)
+    models = Models(spec, model_fp, threads=threads, resident=resident, log=log)
+    searcher = Searcher(catalog, model_id, index, background, model_label=spec.label,
+                        embed_text=models.embed_text, embed_image=models.embed_image)
+    return searcher, models
 
 
-class _LazyModel:
-    """The open_clip model, loaded on the first text query or unknown file."""
+IMAGE_IDLE_SECONDS = 60.0  # a resident service ends its image process after this long without an unknown file
 
-    def __init__(self, spec: ModelSpec, threads: int | None):
-        self.spec, self.threads = spec, threads
+
+class Models:
+    """The model parts a query needs, loaded on first need; in a resident service, given back when idle.
+
+    Text queries run on the model's ONNX text tower (``brains.text_tower``: no torch, about 10 ms and a
+    few hundred MB less) where it has one; a model without one uses torch. An image the catalog does not
+    know needs the image tower, which only torch has: a one-shot command loads it in-process; a resident
+    service runs it in a child process that ends after ``IMAGE_IDLE_SECONDS`` without use, so torch never
+    stays in the service's memory. ``release_idle`` drops the text tower after ``idle_unload`` seconds
+    without a query (it comes back in well under a second).
+    """
+
+    def __init__(self, spec: ModelSpec, model_fp: str, *, threads: int | None = None, resident: bool = False,
+                 log: Callable[[str], None] = lambda m: None):
+        import threading
+
+        self.spec, self.model_fp, self.threads, self.resident, self.log = spec, model_fp, threads, resident, log
         self.brain: LocalBrain | None = None
+        self.tower: TextTower | None = None
+        self._images: ProcessPoolExecutor | None = None  # the resident service's image process
+        self._lock = threading.Lock()
+        self.last_text = self.last_image = 0.0
+
+    # -- text --------------------------------------------------------------------------------------
+
+    def embed_text(self, query: str) -> np.ndarray:
+        import time
+
+        with self._lock:
+            self.last_text = time.monotonic()
+            tower = self._tower()
+            if tower is not None:
+                return tower.embed_text(query)
+            return self._brain().embed_texts([query])[0]
+
+    def _tower(self) -> TextTower | None:
+        if self.tower is None:
+            from .brains import text_tower
+
+            self.tower = text_tower.load_tower(self.model_fp, threads=self.threads)
+            if self.tower is None and not text_tower.tower_files(self.model_fp).meta.exists():
+                self._export_tower()
+                self.tower = text_tower.load_tower(self.model_fp, threads=self.threads)
+        return self.tower
+
+    def _export_tower(self) -> None:
+        """Make the model's text tower once: in a child process for a resident service (torch stays out of it)."""
+        self.log("photobrain: preparing the text tower for fast search (once for this model)")
+        if self.resident:
+            with _child() as pool:
+                pool.submit(_export_in_child, self.spec, self.model_fp).result()
+        else:
+            export_tower(self._brain(), self.model_fp)
+
+    # -- images ------------------------------------------------------------------------------------
+
+    def embed_image(self, path: Path, data: bytes | None = None) -> np.ndarray:
+        """The embedding of the photo at ``path`` (``data``: its bytes when already read, else read here)."""
+        import time
+
+        from .decode import read_image
+
+        if data is None:
+            data, _ = read_image(Path(path))  # a regular file, within the bounds a tag run keeps (never a FIFO)
+        with self._lock:
+            self.last_image = time.monotonic()
+            if not self.resident:
+                return _embed_image(self._brain(), Path(path), data)
+            images = self._images = self._images or _child()
+            return images.submit(_embed_in_child, self.spec, str(path), data).result()
 
     def _brain(self) -> LocalBrain:
         if self.brain is None:
@@ -83,18 +161,79 @@ class _LazyModel:
             self.brain = LocalBrain(self.spec, threads=self.threads)
         return self.brain
 
-    def embed_text(self, query: str) -> np.ndarray:
-        return self._brain().embed_texts([query])[0]
+    # -- giving memory back ------------------------------------------------------------------------
 
-    def embed_image(self, path: Path, data: bytes | None = None) -> np.ndarray:
-        """The embedding of the photo at ``path`` (``data``: its bytes when already read, else read here)."""
-        from .decode import decode, read_image
+    def release_idle(self, idle_unload: float | None, now: float | None = None) -> list[str]:
+        """Give back what has not been used for a while; returns what was released (for the log)."""
+        import time
 
-        if data is None:
-            data, _ = read_image(Path(path))  # a regular file, within the bounds a tag run keeps (never a FIFO)
-        brain = self._brain()
-        image = decode(Path(path), data, min_side=brain.input_size).image
-        return brain.embed_images([image])[0]
+        now = time.monotonic() if now is None else now
+        released = []
+        with self._lock:
+            image_idle = min(IMAGE_IDLE_SECONDS, idle_unload) if idle_unload is not None else IMAGE_IDLE_SECONDS
+            if self._images is not None and now - self.last_image >= image_idle:
+                self._images.shutdown(wait=True)
+                self._images = None
+                released.append("image model")
+            if idle_unload is not None and now - self.last_text >= idle_unload and (self.tower or self.brain):
+                self.tower = self.brain = None
+                released.append("text model")
+        if released:
+            give_back_memory()
+        return released
+
+    def close(self) -> None:
+        with self._lock:
+            if self._images is not None:
+                self._images.shutdown(wait=False, cancel_futures=True)
+                self._images = None
+
+
+def give_back_memory() -> None:
+    """Collect garbage and return freed heap pages to the system (glibc keeps them otherwise)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _child() -> ProcessPoolExecutor:
+    """A pool of one spawned process (it imports torch; the service never does)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+
+_CHILD_BRAIN: dict = {}
+
+
+def _child_brain(spec: ModelSpec) -> LocalBrain:
+    if spec not in _CHILD_BRAIN:
+        from .brains.local import LocalBrain
+
+        _CHILD_BRAIN.clear()
+        _CHILD_BRAIN[spec] = LocalBrain(spec)
+    return _CHILD_BRAIN[spec]
+
+
+def _embed_in_child(spec: ModelSpec, path: str, data: bytes) -> np.ndarray:
+    return _embed_image(_child_brain(spec), Path(path), data)
+
+
+def _export_in_child(spec: ModelSpec, model_fp: str) -> None:
+    export_tower(_child_brain(spec), model_fp)
+
+
+def _embed_image(brain: LocalBrain, path: Path, data: bytes) -> np.ndarray:
+    from .decode import decode
+
+    image = decode(path, data, min_side=brain.input_size).image
+    return brain.embed_images([image])[0]
 
 
 def open_file(path: str) -> None:

@@ -26,7 +26,6 @@ slow clients connected, so no web framework is needed.
 from __future__ import annotations
 
 import hmac
-import http.client
 import json
 import math
 import os
@@ -43,7 +42,8 @@ from index.search import Hit, Searcher, SearchResult
 from xmp.errors import PhotobrainError
 
 from .output import json_text
-from .searching import SearchSettings, index_refresher, open_searcher
+from .quick import post, read_service, service_file
+from .searching import SearchSettings, index_refresher, open_with_models
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 MAX_CONNECTIONS = 64      # connections served at once; each is a thread
@@ -89,24 +89,30 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
-def service_file(catalog: Path) -> Path:
-    return Path(catalog).with_name(Path(catalog).name + ".service.json")
-
-
 # --- server ---------------------------------------------------------------------------------------
 
+DEFAULT_IDLE_UNLOAD = 900.0  # seconds without a query after which the text model is given back
+
+
 def serve(settings: SearchSettings, *, port: int = 0, ready: Callable[[dict], None] = lambda info: None,
-          log: Callable[[str], None] = lambda m: None) -> None:
-    """Run the search service until SIGINT/SIGTERM. Loads the model first, so the first query is warm too."""
-    searcher = open_searcher(settings, log=log)
-    assert searcher.embed_text is not None
-    searcher.embed_text("warm up")  # load the model and run the text tower once
+          log: Callable[[str], None] = lambda m: None, idle_unload: float | None = DEFAULT_IDLE_UNLOAD,
+          default_model: bool = False) -> None:
+    """Run the search service until SIGINT/SIGTERM. Loads the text model first, so the first query is warm too.
+
+    torch never enters this process (see ``searching.Models``): the text tower runs on ONNX Runtime and an
+    unknown file's image embedding in a child process. ``idle_unload``: seconds without a query after which
+    the text model is given back (None: kept). ``default_model``: the model is the library's own (no
+    --model/--pretrained), so a client that names none may be answered without reading the catalog.
+    """
+    searcher, models = open_with_models(settings, log=log, resident=True)
+    models.embed_text("warm up")  # load the text model and run it once
     token = secrets.token_urlsafe(32)
     server = _Server(("127.0.0.1", port), BaseHTTPRequestHandler)
-    server.RequestHandlerClass = _handler(searcher, token, settings, server.server_address[1], index_refresher(searcher))
+    server.RequestHandlerClass = _handler(searcher, token, settings, server.server_address[1],
+                                          index_refresher(searcher), default_model)
     info = {"pid": os.getpid(), "port": server.server_address[1], "token": token,
             "catalog": str(Path(os.path.abspath(settings.catalog))), "model": settings.model,
-            "pretrained": settings.pretrained}
+            "pretrained": settings.pretrained, "default_model": default_model}
     path = service_file(settings.catalog)
     _write_private(path, info)
 
@@ -114,13 +120,24 @@ def serve(settings: SearchSettings, *, port: int = 0, ready: Callable[[dict], No
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    housekeeping = threading.Event()
+
+    def keep_house() -> None:
+        while not housekeeping.wait(min(5.0, (idle_unload or 10.0) / 2)):
+            released = models.release_idle(idle_unload)
+            if released:
+                log(f"photobrain serve: idle, gave back the {' and the '.join(released)}")
+
+    threading.Thread(target=keep_house, daemon=True, name="photobrain-idle").start()
     try:
         ready(info)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        housekeeping.set()
         server.server_close()
+        models.close()
         try:
             if json.loads(path.read_text()).get("pid") == os.getpid():
                 path.unlink()
@@ -152,7 +169,7 @@ def refusal(client: str, headers, port: int, token: str) -> tuple[int, str] | No
 
 
 def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int,
-             refresh: Callable[[], None]) -> type[BaseHTTPRequestHandler]:
+             refresh: Callable[[], None], default_model: bool = False) -> type[BaseHTTPRequestHandler]:
     lock = threading.Lock()  # the model, the index and the catalog connection answer one query at a time
 
     class Handler(BaseHTTPRequestHandler):
@@ -225,7 +242,9 @@ def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int
                 return
             finally:
                 self._cutoff.cancel()  # the request is in (or refused): what follows is the service's own time
-            if (request.get("model"), request.get("pretrained")) != (settings.model, settings.pretrained):
+            if request.get("default_model") and default_model:
+                pass  # a client that names no model, to a service running the library's own
+            elif (request.get("model"), request.get("pretrained")) != (settings.model, settings.pretrained):
                 self._reply(409, {"error": "this service runs another model"})
                 return
             try:
@@ -267,7 +286,8 @@ def parse_request(endpoint: str, headers, body) -> dict[str, Any]:
         raise BadRequest(f"the request is not JSON ({exc})") from None
     if not isinstance(request, dict):
         raise BadRequest("the request must be a JSON object")
-    checked: dict[str, Any] = {"model": request.get("model"), "pretrained": request.get("pretrained")}
+    checked: dict[str, Any] = {"model": request.get("model"), "pretrained": request.get("pretrained"),
+                               "default_model": request.get("default_model") is True}
     n = request.get("n", 20)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RESULTS:
         raise BadRequest(f"n must be a whole number from 1 to {MAX_RESULTS}")
@@ -319,26 +339,12 @@ def answer(searcher: Searcher, endpoint: str, request: dict[str, Any]) -> Search
 
 def call_service(settings: SearchSettings, endpoint: str, payload: dict, *, timeout: float = 30.0) -> SearchResult | None:
     """Ask a running service; None when none runs for this catalog and model (the caller works in-process)."""
-    try:
-        info = json.loads(service_file(settings.catalog).read_text())
-        port, token = int(info["port"]), str(info["token"])
-    except (OSError, ValueError, KeyError, TypeError):
+    info = read_service(settings.catalog)
+    if info is None:
         return None
-    body = json.dumps({**payload, "model": settings.model, "pretrained": settings.pretrained})
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("POST", endpoint, body=body, headers={
-            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-        response = connection.getresponse()
-        answer = json.loads(response.read() or b"{}")
-    except (TimeoutError, OSError, http.client.HTTPException, ValueError):
-        return None  # not running (a stale file), or gone meanwhile
-    finally:
-        connection.close()
-    if response.status == 422:
-        raise PhotobrainError(answer.get("path"), answer.get("error", "the search failed"), answer.get("hint"))
-    if response.status != 200:
+    answer = post(info, endpoint, {**payload, "model": settings.model, "pretrained": settings.pretrained},
+                  timeout=timeout)
+    if answer is None:
         return None
     hits = [Hit(**hit) for hit in answer.pop("hits")]
-    answer["served_by"] = "service"
     return SearchResult(hits=hits, **answer)

@@ -12,6 +12,7 @@ picks tags, writes XMP and commits the catalog after every batch.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -35,7 +36,7 @@ from xmp.errors import reason_about
 from xmp.regular import Stamp, UnreadableError, kind_of, stamp
 from xmp.view import summarize
 
-from .brains.local import ModelSpec
+from .brains.spec import ModelSpec
 from .cloud import CloudOptions, CloudTally, consent_given
 from .cloud.stage import PENDING, CloudStage, CloudStopped, Job, StoredAnswers
 
@@ -44,9 +45,8 @@ if TYPE_CHECKING:
 from .decode import DEFAULT_MAX_MEGAPIXELS, decode, header_digest, read_image
 from .files import remove_leftovers, scan
 from .models import resolve
-from .places import cache_dir
 from .progress import Progress
-from .select import Selected, SelectionRule, concept_matrix, select
+from .select import Selected, SelectionRule, select
 from .vocab import Vocabulary, load_vocabulary
 
 
@@ -98,6 +98,7 @@ class TagResult:
     files: list[FileOutcome] = field(default_factory=list)
     embedded: int = 0  # images that went through the model this run
     seconds: float = 0.0
+    vocabulary_seconds: float = 0.0  # of ``seconds``: preparing the vocabulary's text embeddings (first run only)
     #: images/s once the workers are running: from the first finished batch to the last (start-up excluded)
     steady_images_per_second: float | None = None
     dry_run: bool = False
@@ -105,6 +106,9 @@ class TagResult:
     cleaned: int = 0  # temporary files of an interrupted earlier write, removed
     cloud: CloudTally | None = None  # with --brain gemini|both: what was sent, answered, refused, spent
     library: str | None = None  # the library root the run worked in
+    jobs: int = 0  # worker processes that read and embedded photos (1: in the main process)
+    #: peak resident memory in bytes: "main" (this process), "worker" (the largest worker), "total" (their sum at most)
+    memory: dict[str, int] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -114,7 +118,15 @@ class TagResult:
         return [f for f in self.files if f.status == "failed"]
 
     def summary(self) -> dict[str, int]:
-        return {s: self.count(s) for s in ("tagged", "unchanged", "moved", "duplicate", "failed", "skipped")}
+        counts = {s: self.count(s) for s in ("tagged", "unchanged", "moved", "duplicate", "failed", "skipped")}
+        counts["written"] = sum(1 for f in self.files if f.written and f.status != "failed")
+        return counts
+
+    @property
+    def images_per_second(self) -> float | None:
+        """Images through the model per second of the run, the vocabulary's one-time preparation left out."""
+        seconds = self.seconds - self.vocabulary_seconds
+        return round(self.embedded / seconds, 2) if self.embedded and seconds > 0 else None
 
     def changes_by_tag(self) -> dict[str, dict[str, int]]:
         """For each AI tag, in how many files it was (or, with --dry-run, would be) added and removed."""
@@ -129,7 +141,7 @@ class TagResult:
         data = asdict(self)
         data["summary"] = self.summary()
         data["changes_by_tag"] = self.changes_by_tag()
-        data["images_per_second"] = round(self.embedded / self.seconds, 2) if self.seconds else None
+        data["images_per_second"] = self.images_per_second
         return data
 
 
@@ -218,11 +230,12 @@ class _Embedder:
         if self.brain is None:
             from .brains.local import LocalBrain
 
-            self.brain = LocalBrain(self.spec, threads=self.threads)
+            self.brain = LocalBrain(self.spec, threads=self.threads, image_only=True)
         return self.brain
 
 
 _worker: _Embedder | None = None
+MAIN_PROCESS_BYTES = 600_000_000  # the main process: catalog, index building, the vocabulary (no image model)
 
 
 def _record(catalog: Catalog, path: Path, read_as: Stamp, **fields) -> None:
@@ -279,7 +292,8 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
             log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> TagResult:
     """Tag every image under ``options.paths``. Raises before touching any file if the model is unavailable."""
     started = time.monotonic()
-    spec = resolve(options.model, options.pretrained, log=log)  # may download; fails early without weights
+    spec = resolve(options.model, options.pretrained, log=log,  # may download; fails early without weights
+                   progress=progress.another("downloading", "MB") if progress else None)
     vocab = load_vocabulary(options.vocab)
     rule = SelectionRule(threshold=options.threshold, max_tags=options.max_tags)
     model_fp = spec.fingerprint()
@@ -307,7 +321,7 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
             if not options.dry_run:  # a dry run works on an in-memory copy, dropped here
                 catalog.commit()
                 assert run is not None
-                catalog.finish_run(run, str(result.summary()))
+                catalog.finish_run(run, json.dumps(result.summary()))
         if not options.dry_run and not result.interrupted and session._model_id is not None:
             # the search index is derived from the catalog: bring it up to date with what this run stored
             # (imported here: the worker processes, which import this module, never need FAISS)
@@ -315,6 +329,9 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
 
             update_index(catalog, session._model_id, model_fp, log=log)
     result.seconds = time.monotonic() - started
+    from .memory import peak_memory
+
+    result.memory = peak_memory(result.jobs)
     return result
 
 
@@ -411,6 +428,8 @@ class _Session:
         gone = [p for p, row in known_rows.items() if p not in seen and row.status != "missing" and not p.exists()]
         self.catalog.mark_missing(gone + vanished)
         total = len(to_read) + len(to_retag)
+        if total:  # before the first file: its own progress line, and no tagging rate that includes it
+            self._concept_matrix(progress)
         if progress:
             progress.start(total)
         self._retag(to_retag, progress)
@@ -436,7 +455,9 @@ class _Session:
             chosen = select(np.stack([vectors[digest] for _, _, digest in part]), self._concept_matrix(), self.vocab,
                             self.rule)
             for (path, st, digest), selected in zip(part, chosen, strict=True):
-                self._finish(str(path), digest, stamp(st), vector=None, status="tagged", selected=selected)
+                # "tagged" only where the tags changed: a retag that writes nothing leaves the file unchanged
+                self._finish(str(path), digest, stamp(st), vector=None, selected=selected,
+                             status="tagged" if self.write_options is None else "unchanged")
                 if progress:
                     progress.update(1)
             self.catalog.commit()
@@ -446,8 +467,9 @@ class _Session:
     def _read_and_embed(self, paths: list[str], progress: Progress | None) -> None:
         size = max(1, self.options.batch_size)
         chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
-        jobs = self.options.jobs or os.cpu_count() or 1
+        jobs = self.options.jobs or self._default_jobs()
         jobs = max(1, min(jobs, len(chunks)))
+        self.result.jobs = jobs
         if jobs == 1:
             embedder = _Embedder(self.spec, self._known(), self.options.max_megapixels, threads=None)
             self._consume(map(embedder.process, chunks), progress)
@@ -478,6 +500,20 @@ class _Session:
                 self._fail(Path(item.path), "its image data could not be embedded (another file with the same image "
                            "data failed)", None, item.stamp)
             self._deferred.clear()
+
+    def _default_jobs(self) -> int:
+        """One worker per core, as many as the free memory holds (an 8 GB laptop must not swap)."""
+        from .memory import available_memory, worker_memory
+
+        cores = os.cpu_count() or 1
+        free, each = available_memory(), worker_memory(self.spec, self.options.max_megapixels)
+        if free is None:
+            return cores
+        fits = max(1, int((free - MAIN_PROCESS_BYTES) // each))
+        if fits < cores:
+            self.log(f"photobrain: {fits} worker(s) rather than {cores}: each needs about {each / 1e9:.1f} GB and "
+                     f"{free / 1e9:.1f} GB is free (--jobs sets the number)")
+        return min(cores, fits)
 
     def _known(self) -> dict[str, str | None]:
         """Hashes already embedded with this model, with their header digests: workers skip the model for them,
@@ -696,25 +732,14 @@ class _Session:
             model_id = self._model_id = self.catalog.model_id(self.model_fp, self.spec.label, dim)
         return model_id
 
-    def _concept_matrix(self) -> np.ndarray:
+    def _concept_matrix(self, progress: Progress | None = None) -> np.ndarray:
         if self._concepts is None:
-            cache = cache_dir() / "text" / f"{self.model_fp}-{self.vocab.fingerprint()}.npy"
-            try:
-                self._concepts = np.load(cache)
-            except (OSError, ValueError):
-                from .brains.local import LocalBrain
+            from .vocab_embed import concepts_for
 
-                self.log(f"photobrain: preparing the vocabulary ({len(self.vocab)} concepts) for this model; "
-                         "this happens once")
-                brain = LocalBrain(self.spec)
-                prompts = [p for c in self.vocab.concepts for p in c.prompt_texts()]
-                self._concepts = concept_matrix(brain.embed_texts(prompts), self.vocab)
-                try:
-                    cache.parent.mkdir(parents=True, exist_ok=True)
-                    temp = cache.with_suffix(".tmp.npy")
-                    np.save(temp, self._concepts)
-                    temp.replace(cache)
-                except OSError as exc:
-                    self.log(f"photobrain: cannot cache the vocabulary embeddings in {cache.parent} ({exc.strerror})")
+            started = time.monotonic()
+            self._concepts = concepts_for(self.spec, self.model_fp, self.vocab, log=self.log,
+                                          progress=progress.another("preparing the vocabulary", "prompts")
+                                          if progress else None)
+            self.result.vocabulary_seconds = round(time.monotonic() - started, 1)
         return self._concepts
 

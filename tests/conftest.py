@@ -10,7 +10,45 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "samples"
+
+
+def pristine_samples() -> Path:
+    """A copy of samples/ as the repository has it, whatever a user did in the checkout's own.
+
+    README's first command tags a copy, but a user may tag samples/ itself (sidecars beside the photos,
+    tags embedded into them) or open it in a photo manager (its own files). Tests read this copy: tracked
+    files as committed (a changed one is taken from git), untracked ones left out. Without git (an
+    unpacked archive) the folder is copied without any .xmp.
+    """
+    import atexit
+    import hashlib
+    import tempfile
+
+    source = ROOT / "samples"
+    target = Path(tempfile.mkdtemp(prefix="photobrain-samples-"))
+    atexit.register(shutil.rmtree, target, True)
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-s", "-z", "--", "samples"],
+                            capture_output=True) if shutil.which("git") else None
+    if listed is None or listed.returncode != 0 or not listed.stdout:
+        shutil.copytree(source, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.xmp"))
+        return target
+    for entry in listed.stdout.split(b"\0"):
+        if not entry:
+            continue
+        info, name = entry.split(b"\t", 1)
+        blob = info.split()[1].decode()
+        path = ROOT / os.fsdecode(name)
+        data = path.read_bytes() if path.is_file() else b""
+        if hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() != blob:
+            data = subprocess.run(["git", "-C", str(ROOT), "cat-file", "blob", blob], capture_output=True,
+                                  check=True).stdout
+        out = target / path.relative_to(source)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    return target
+
+
+SAMPLES = pristine_samples()
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 FIXED_NOW = "2026-01-02T03:04:05+00:00"
@@ -60,15 +98,52 @@ def sample_files() -> list[Path]:
 def library(tmp_path: Path) -> Path:
     """A private copy of samples/ that a test may change."""
     target = tmp_path / "library"
-    shutil.copytree(SAMPLES, target, ignore=shutil.ignore_patterns("*.xmp"))  # the main job's sidecars
+    shutil.copytree(SAMPLES, target)
     return target
 
 
 @pytest.fixture(scope="session")
-def tiny_clip(tmp_path_factory):
+def tiny_clip_prepared(tmp_path_factory):
+    """The tiny model, and a cache holding its built-in vocabulary's text embeddings and text tower.
+
+    Made once per session through the code path a first ``tag`` takes (``vocab_embed.concepts_for``);
+    tests/sidecar/test_first_run.py runs that first run itself, with an empty cache.
+    """
     import tiny_clip as tc
 
-    return tc.build(tmp_path_factory.mktemp("tiny-clip"))
+    model = tc.build(tmp_path_factory.mktemp("tiny-clip"))
+    cache = tmp_path_factory.mktemp("tiny-clip-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    try:
+        from sidecar.brains.spec import ModelSpec
+        from sidecar.vocab import load_vocabulary
+        from sidecar.vocab_embed import concepts_for
+
+        spec = ModelSpec(str(model.config_path), model.checkpoint_path, "tiny")
+        concepts_for(spec, spec.fingerprint(), load_vocabulary())
+    finally:
+        if before is None:
+            del os.environ["XDG_CACHE_HOME"]
+        else:
+            os.environ["XDG_CACHE_HOME"] = before
+    return model, cache / "photobrain" / "text"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_clip_prepared):
+    """The tiny model alone, for module-wide fixtures (which run with their own cache folders)."""
+    return tiny_clip_prepared[0]
+
+
+@pytest.fixture
+def tiny_clip(tiny_clip_prepared, isolated_user, tmp_path):
+    """The tiny model, with its vocabulary already prepared in this test's own cache (as after a first run):
+    the user's cache folder, and ``tmp_path/cache``, which most tests name in PHOTOBRAIN_CACHE."""
+    model, text = tiny_clip_prepared
+    for cache in (isolated_user / ".cache" / "photobrain", tmp_path / "cache"):
+        shutil.copytree(text, cache / "text", dirs_exist_ok=True)
+    return model
 
 
 def exiftool(path: Path, *args: str) -> dict:

@@ -1,6 +1,7 @@
 """The promises the repository makes to someone who just cloned it."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -20,8 +21,32 @@ def test_readme_first_screen_has_exactly_two_setup_commands():
     commands = first_screen_commands()
     assert len(commands) == 2 and all("\n" not in c for c in commands)
     main_job, tests = commands
-    assert "photobrain tag samples/" in main_job
+    assert "scripts/try-samples.sh" in main_job  # it tags a copy: the checkout's samples/ stay as they came
     assert "pytest" in tests
+
+
+def test_the_readmes_main_job_tags_a_copy_and_leaves_the_checkout_as_it_was(tmp_path, tiny_clip):
+    def state(folder):
+        return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    before = state(ROOT / "samples")
+    wrapper = tmp_path / "photobrain"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} -m sidecar \"$@\"\n")
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PHOTOBRAIN": str(wrapper), "PYTHONPATH": str(ROOT), "PHOTOBRAIN_CACHE": str(tmp_path / "cache"),
+           "PHOTOBRAIN_CATALOG": str(tmp_path / "catalog.db"), "PHOTOBRAIN_CONFIG": str(tmp_path / "none.toml")}
+    model = ["--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path), "--threshold", "0.05"]
+    copy = tmp_path / "my samples"
+    first = subprocess.run(["bash", str(ROOT / "scripts/try-samples.sh"), str(copy), *model], capture_output=True,
+                           text=True, env=env)
+    assert first.returncode == 0, first.stderr
+    photos = [p for p in copy.rglob("*") if p.is_file() and p.suffix != ".xmp"]
+    assert len(photos) == len(sample_files()) and list(copy.rglob("*.xmp"))
+    assert f"tagged {len(photos)}," in first.stdout
+    assert state(ROOT / "samples") == before  # not a byte, not a sidecar, not a timestamp
+    again = subprocess.run(["bash", str(ROOT / "scripts/try-samples.sh"), str(copy), *model], capture_output=True,
+                           text=True, env=env)
+    assert again.returncode == 0 and f"unchanged {len(photos)}," in again.stdout and "0 sample photo(s) copied" in again.stderr
 
 
 def test_ci_runs_the_readmes_test_command():

@@ -121,7 +121,10 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
                          removed=[join(p, SLASH) for p in plan.removed],
                          rejected=[join(p, SLASH) for p in plan.newly_rejected],
                          rejections=[join(p, SLASH) for p in plan.provenance.rejected])
+    says_nothing = _holds_nothing(plan.provenance)
     for current in targets:
+        if says_nothing and _holds_nothing(current.provenance):
+            continue  # no AI tag, no caption, nothing of ours to take out: a photo the model had nothing to say about
         wanted = apply_plan(current, plan)
         if current.label != EMBEDDED and current.signature is None:
             wanted = replace(wanted, extras=copies_for_new_sidecar(meta))
@@ -137,6 +140,12 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
         else:
             _write_sidecar(current, wanted, options.library)
     return result
+
+
+def _holds_nothing(provenance) -> bool:
+    """True when ``provenance`` records nothing photobrain put (or is to put) into a source."""
+    return not (provenance.tags or provenance.rejected or provenance.caption or provenance.alt_text
+                or provenance.subjects or provenance.created or provenance.carried)
 
 
 def link_target(path: Path, library: Path | None, what: str) -> Path:

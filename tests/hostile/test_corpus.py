@@ -37,8 +37,8 @@ def photobrain(*args: str | Path, env_dir: Path) -> tuple[subprocess.CompletedPr
 
 
 @pytest.fixture(scope="module")
-def model_args(tiny_clip) -> list[str]:
-    return ["--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path)]
+def model_args(tiny_model) -> list[str]:
+    return ["--model", str(tiny_model.config_path), "--pretrained", str(tiny_model.checkpoint_path)]
 
 
 def outcomes(stdout: bytes) -> dict[bytes, dict]:

@@ -91,3 +91,31 @@ def test_every_command_is_documented_in_the_readme():
             for opt in getattr(param, "opts", []):
                 if opt.startswith("--") and opt != "--help":
                     assert opt in readme, f"{name} {opt} is not documented in README.md"
+
+
+def test_tags_show_on_a_folder_without_photos_says_so(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("buy film")
+    out = photobrain("tags", "show", str(tmp_path / "empty"), str(tmp_path / "notes"))
+    assert out.returncode == 1 and out.stdout == ""
+    assert f"error: {tmp_path / 'empty'}: no photos in this folder (or below it)" in out.stderr
+    assert f"error: {tmp_path / 'notes'}: no photos" in out.stderr
+
+
+def test_a_typo_in_the_config_file_does_not_stop_help_or_version(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("thresold = 0.3\n")
+    env = {**os.environ, "PHOTOBRAIN_CONFIG": str(config)}
+    for args in (["--version"], ["--help"], ["tag", "--help"], ["search", "--help"]):
+        out = subprocess.run([sys.executable, "-m", "sidecar", *args], capture_output=True, text=True, env=env)
+        assert out.returncode == 0 and "thresold" not in out.stderr, (args, out.stderr)
+    out = subprocess.run([sys.executable, "-m", "sidecar", "status"], capture_output=True, text=True, env=env)
+    assert out.returncode == 1 and f"error: {config}: unknown setting 'thresold'" in out.stderr
+
+
+def test_verbose_is_taken_after_the_command_name_too(tmp_path):
+    for args in (["-v", "tags", "show", str(tmp_path)], ["tags", "show", str(tmp_path), "-v"],
+                 ["tags", "show", "--verbose", str(tmp_path)]):
+        out = photobrain(*args)
+        assert out.returncode == 1 and "No such option" not in out.stderr and "no photos" in out.stderr, args

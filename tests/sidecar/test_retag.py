@@ -85,6 +85,9 @@ def test_a_retag_that_changes_nothing_writes_no_file(env, tiny_clip):
     result = retag(env, tiny_clip, threshold=0.0500001)
     assert all(not f.written for f in result.files)
     assert snapshot(env / "library") == before
+    # and say so: nothing was tagged anew, nothing written (it used to report every file as "tagged")
+    summary = result.summary()
+    assert summary["tagged"] == 0 and summary["written"] == 0 and summary["unchanged"] == len(images(env))
 
 
 def test_a_tag_the_user_deleted_stays_deleted(env, tiny_clip):

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ ORIGINAL = "landscapes/autumn valley.jpg"
 
 
 @pytest.fixture(scope="module")
-def tagged(tmp_path_factory, tiny_clip):
+def tagged(tmp_path_factory, tiny_model):
     """samples/ plus a resized and a recompressed copy of one photo, an exact duplicate of another, a user
     keyword "Anna" on one file; tagged once (sidecars) into a catalog."""
     from conftest import SAMPLES
@@ -41,8 +42,8 @@ def tagged(tmp_path_factory, tiny_clip):
                     str(library / "people/astronaut.png")], check=True)
     patch = pytest.MonkeyPatch()
     patch.setenv("PHOTOBRAIN_CACHE", str(base / "cache"))  # the vocabulary's text embeddings
-    run_tag(TagOptions(paths=(library,), catalog=base / "catalog.db", model=str(tiny_clip.config_path),
-                       pretrained=str(tiny_clip.checkpoint_path), write="sidecar", threshold=0.05, jobs=1),
+    run_tag(TagOptions(paths=(library,), catalog=base / "catalog.db", model=str(tiny_model.config_path),
+                       pretrained=str(tiny_model.checkpoint_path), write="sidecar", threshold=0.05, jobs=1),
             log=lambda m: None)
     yield base
     patch.undo()
@@ -181,7 +182,9 @@ def test_status_counts_the_library(tagged, tiny_clip):
     (model,) = report["models"]
     assert model["embeddings"] == images - 1 and model["index"]["kind"] == "flat"
     assert report["last_run"]["command"] == "tag"
-    assert "unique images" in cli(tagged, tiny_clip, "status").stdout
+    assert report["last_run"]["summary"]["tagged"] == images - 1  # an object, not a string holding Python's repr
+    text = cli(tagged, tiny_clip, "status").stdout
+    assert "unique images" in text and f"tagged {images - 1}, unchanged 0" in text and "{" not in text
 
 
 def test_without_a_catalog_search_says_to_tag_first(tmp_path, tiny_clip):
@@ -191,10 +194,11 @@ def test_without_a_catalog_search_says_to_tag_first(tmp_path, tiny_clip):
 
 # --- the resident service ---------------------------------------------------------------------------
 
-def start_service(base: Path, catalog: Path, tiny_clip) -> subprocess.Popen:
-    env = {**os.environ, "PHOTOBRAIN_CACHE": str(base / "cache"), "PHOTOBRAIN_CONFIG": str(base / "none.toml")}
-    process = subprocess.Popen([sys.executable, "-m", "sidecar", "serve", "--catalog", str(catalog),
-                                "--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path)],
+def start_service(base: Path, catalog: Path, tiny_clip, *extra: str, config: Path | None = None) -> subprocess.Popen:
+    """``photobrain serve`` with the tiny model named (``tiny_clip`` None: named by ``config``, no flags)."""
+    env = {**os.environ, "PHOTOBRAIN_CACHE": str(base / "cache"), "PHOTOBRAIN_CONFIG": str(config or base / "none.toml")}
+    model = ["--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path)] if tiny_clip else []
+    process = subprocess.Popen([sys.executable, "-m", "sidecar", "serve", "--catalog", str(catalog), *model, *extra],
                                env=env, stderr=subprocess.PIPE, text=True)
     line = process.stderr.readline()
     assert "listening" in line, line + process.stderr.read()
@@ -265,6 +269,44 @@ def test_search_and_similar_go_through_a_running_service_with_the_same_answers(s
     assert [h.path for h in served.hits] == [h.path for h in local.hits]
     out = cli(tagged, tiny_clip, "similar", str(tagged / "library" / ORIGINAL), "--json")
     assert json.loads(out.stdout)["served_by"] == "service"
+
+
+def test_the_service_holds_no_torch_embeds_outsiders_in_a_child_and_gives_memory_back_when_idle(tagged, tiny_clip,
+                                                                                               tmp_path):
+    config = tmp_path / "config.toml"  # the model named by the config file: the service runs the user's own
+    config.write_text(f"model = {str(tiny_clip.config_path)!r}\npretrained = {str(tiny_clip.checkpoint_path)!r}\n")
+    process = start_service(tagged, tagged / "catalog.db", None, "--idle-unload", "1", config=config)
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(iter(process.stderr.readline, "")), daemon=True)
+    reader.start()
+    env = {**os.environ, "PHOTOBRAIN_CACHE": str(tagged / "cache"), "PHOTOBRAIN_CONFIG": str(config),
+           "PHOTOBRAIN_CATALOG": str(tagged / "catalog.db")}
+    try:
+        # the command line asks it without loading the catalog, numpy or torch (the service runs the library's model)
+        out = subprocess.run([sys.executable, "-X", "importtime", "-m", "sidecar", "search", "valley", "--json",
+                              *LOW, "-v"], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert json.loads(out.stdout)["served_by"] == "service" and json.loads(out.stdout)["hits"]
+        imported = {line.rsplit("|", 1)[1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+        assert not imported & {"torch", "numpy", "faiss", "index.catalog", "sqlite3"}, imported & {"numpy", "torch"}
+        outsider = tmp_path / "outsider.jpg"
+        Image.open(tagged / "library" / ORIGINAL).rotate(3).save(outsider, quality=80)
+        out = subprocess.run([sys.executable, "-m", "sidecar", "similar", str(outsider), "--json", *LOW],
+                             capture_output=True, text=True, env=env)
+        assert json.loads(out.stdout)["same"] == [str(outsider)], out.stderr
+        maps = Path(f"/proc/{process.pid}/maps").read_text()
+        assert "libtorch" not in maps and "onnxruntime" in maps  # the image tower ran in a child process
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not ("the text model" in "".join(said) and "image model" in "".join(said)):
+            time.sleep(0.2)
+        gave_back = [line for line in said if "idle, gave back" in line]
+        assert "text model" in "".join(gave_back) and "image model" in "".join(gave_back), said
+        again = subprocess.run([sys.executable, "-m", "sidecar", "search", "valley", "--json", *LOW],
+                               capture_output=True, text=True, env=env)
+        assert json.loads(again.stdout)["served_by"] == "service"  # the model comes back for the next query
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def test_the_service_refuses_requests_without_the_token_or_from_a_web_page(service):

@@ -13,9 +13,9 @@ from sidecar.service import MAX_BODY, MAX_QUERY, service_file
 
 
 @pytest.fixture(scope="module")
-def running(tagged, tiny_clip):  # noqa: F811
+def running(tagged, tiny_model):  # noqa: F811
     """One service for the module: every attack below is made on the same process, which must keep answering."""
-    process = start_service(tagged, tagged / "catalog.db", tiny_clip)
+    process = start_service(tagged, tagged / "catalog.db", tiny_model)
     yield process, json.loads(service_file(tagged / "catalog.db").read_text())
     stop_service(process, tagged / "catalog.db")
     assert "Traceback" not in process.stderr.read()

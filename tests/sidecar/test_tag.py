@@ -133,7 +133,9 @@ def test_dry_run_writes_nothing(env, library, tiny_clip):
     out = cli("tag", str(library), *model_args(tiny_clip), "--catalog", str(env / "c.db"), "--threshold", "0.05",
               "--dry-run", env_dir=env)
     assert out.returncode == 0, out.stderr
-    assert "would write" in out.stdout and "+AI/" in out.stdout
+    would = [line for line in out.stdout.splitlines() if ": would write " in line]
+    assert would and all("(+AI/" in line for line in would)  # each file's line says which tags it would get
+    assert f"XMP would change for {len(would)} file(s)" in out.stdout
     assert {p: p.read_bytes() for p in library.rglob("*") if p.is_file()} == before
     assert not (env / "c.db").exists()
     # with an existing catalog too: a dry run after adding a file leaves the catalog as it was
@@ -145,6 +147,31 @@ def test_dry_run_writes_nothing(env, library, tiny_clip):
     assert (env / "c.db").read_bytes() == catalog_before
     again = run_tag(options(library / "food", tiny_clip, env / "c.db"))
     assert again.count("tagged") == 1 and again.embedded == 1  # the dry run recorded nothing
+
+
+def test_a_photo_the_model_has_nothing_to_say_about_gets_no_sidecar(env, library, tiny_clip):
+    before = {p: p.read_bytes() for p in library.rglob("*") if p.is_file()}
+    result = run_tag(options(library, tiny_clip, env / "c.db", write="sidecar", threshold=1.0))  # no tag passes
+    assert result.count("tagged") == len(before) - 1 and result.summary()["written"] == 0
+    assert {p: p.read_bytes() for p in library.rglob("*") if p.is_file()} == before  # no empty sidecar anywhere
+    # and once a photo had AI tags, taking them all away does write (the sidecar keeps what it held besides)
+    run_tag(options(library / "food", tiny_clip, env / "c.db", write="sidecar", threshold=0.05))
+    sidecars = sorted((library / "food").glob("*.xmp"))
+    assert sidecars
+    result = run_tag(options(library / "food", tiny_clip, env / "c.db", write="sidecar", threshold=1.0))
+    assert result.summary()["written"] == len(sidecars)
+    assert all(not summarize(read_metadata(p.with_suffix(""))).ai_tags for p in sidecars)
+
+
+def test_copies_written_are_counted_as_written(env, library, tiny_clip):
+    shutil.copy2(library / "food" / sorted(p.name for p in (library / "food").iterdir())[0], library / "food" / "copy.jpg")
+    out = cli("tag", str(library / "food"), *model_args(tiny_clip), "--catalog", str(env / "c.db"), "--threshold",
+              "0.05", "--write", "sidecar", "--json", env_dir=env)
+    data = json.loads(out.stdout)
+    assert data["summary"]["duplicate"] == 1
+    written = [f for f in data["files"] if f["written"]]
+    assert data["summary"]["written"] == len(written) == len(list((library / "food").glob("*.xmp")))
+    assert any(f["status"] == "duplicate" for f in written)  # the copy got its sidecar, and the count says so
 
 
 def test_write_none_only_indexes(env, library, tiny_clip):
@@ -258,7 +285,7 @@ def test_models_list_and_pull_without_network(env):
     pulled = cli("models", "pull", env_dir=env, extra_env={"PYTHONPATH": str(env / "guard"),
                                                            "PHOTOBRAIN_TEST_SOCKET_LOG": str(env / "s.log")})
     assert pulled.returncode == 1
-    assert "cannot reach the model hub" in pulled.stderr and "--pretrained FILE" in pulled.stderr
+    assert "cannot reach huggingface.co to download the weights" in pulled.stderr and "--pretrained FILE" in pulled.stderr
 
 
 def test_the_config_file_sets_defaults_and_options_win(env, library, tiny_clip):

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""How long the built-in vocabulary takes to prepare for the default model, and what an edit costs.
+
+Run: .venv/bin/python bench/bench_vocab.py
+
+The default ViT-B-32-256 with random weights (real compute), a fresh cache each time, through
+``sidecar.vocab_embed.concepts_for`` (what ``tag`` and ``models pull`` run). Prints:
+  1. the first preparation: exporting and checking the ONNX text tower, then encoding all prompts with it;
+  2. the same prompts through torch (open_clip, padding trimmed), as before this existed;
+  3. the ONNX tower's concept embeddings against torch's (cosine, the worst concept);
+  4. a vocabulary that extends the built-in one with one concept (and a synonym): what it encodes and how long;
+  5. a second run: everything cached.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+ARCH = "ViT-B-32-256"
+
+
+def main() -> None:
+    import open_clip
+    import torch
+
+    from sidecar.brains.local import LocalBrain
+    from sidecar.brains.spec import ModelSpec
+    from sidecar.select import concept_matrix
+    from sidecar.vocab import load_vocabulary, parse
+    from sidecar.vocab_embed import concepts_for, prompts_of
+
+    print(f"machine: {os.cpu_count()} cores; {ARCH} (random weights, real compute); torch {torch.__version__} "
+          f"on {torch.get_num_threads()} threads")
+    with tempfile.TemporaryDirectory(prefix="photobrain-vocab-") as tmp:
+        base = Path(tmp)
+        torch.manual_seed(0)
+        checkpoint = base / f"{ARCH}-random.pt"
+        torch.save(open_clip.create_model(ARCH, pretrained=None).state_dict(), checkpoint)
+        spec = ModelSpec(ARCH, checkpoint, "bench")
+        fingerprint = spec.fingerprint()
+        vocab = load_vocabulary()
+        prompts = prompts_of(vocab)
+        os.environ["PHOTOBRAIN_CACHE"] = str(base / "cache")
+        said: list[str] = []
+        t = time.perf_counter()
+        ours = concepts_for(spec, fingerprint, vocab, log=said.append)
+        first = time.perf_counter() - t
+        import json
+
+        meta = json.loads(next((base / "cache" / "text").glob("*-tower1/meta.json")).read_text())
+        print(f"  1. first preparation, {len(prompts)} prompts of {len(vocab)} concepts: {first:.1f} s "
+              f"(of it the tower's export and check against torch on {meta['checked_prompts']} prompts: "
+              f"{meta['seconds']:.1f} s)")
+        brain = LocalBrain(spec)
+        t = time.perf_counter()
+        theirs = concept_matrix(brain.embed_texts(prompts), vocab)
+        print(f"  2. the same prompts through torch (padding trimmed): {time.perf_counter() - t:.1f} s")
+        cosine = (ours * theirs).sum(axis=1)
+        print(f"  3. ONNX tower vs torch, concept embeddings: cosine min {cosine.min():.7f}, mean {cosine.mean():.7f}")
+        edited = parse("@extends builtin\n[animal/amphibian]\naxolotl (mexican walking fish)\n", "edit")
+        said.clear()
+        t = time.perf_counter()
+        concepts_for(spec, fingerprint, edited, log=said.append)
+        print(f"  4. one concept added (extends builtin): {time.perf_counter() - t:.2f} s; {said[0].split(': ', 1)[1]}")
+        said.clear()
+        t = time.perf_counter()
+        concepts_for(spec, fingerprint, vocab, log=said.append)
+        print(f"  5. again, all cached: {time.perf_counter() - t:.2f} s{'' if not said else ' (UNEXPECTED: ' + said[0] + ')'}")
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    main()
+    print(f"(bench wall {time.monotonic() - started:.0f} s)")

@@ -1,0 +1,45 @@
+"""Memory: what is free, what a tagging worker needs, what a run used at its peak (figures in bench/bench_memory.py)."""
+from __future__ import annotations
+
+import sys
+
+from .brains.spec import ModelSpec
+
+#: a worker's memory besides the image tower's weights: Python, torch and open_clip imported (measured 0.73 GB),
+#: the decoded images of a batch and torch's working memory
+WORKER_BASE_BYTES = 900_000_000
+IMAGE_TOWER_SHARE = 0.6  # of a CLIP checkpoint's bytes: the image tower (the text tower is dropped in workers)
+
+
+def available_memory() -> int | None:
+    """Bytes the system can give without swapping (Linux: MemAvailable; elsewhere: None, i.e. unknown)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def worker_memory(spec: ModelSpec, max_megapixels: float) -> int:
+    """About how much one tagging worker holds at its peak: imports, image tower, and one large decode."""
+    try:
+        weights = spec.checkpoint.stat().st_size
+    except OSError:
+        weights = 600_000_000
+    decode = int(min(max_megapixels, 50) * 1e6 * 3)  # an RGB decode of a large photo (draft mode keeps JPEGs smaller)
+    return WORKER_BASE_BYTES + int(weights * IMAGE_TOWER_SHARE) + decode
+
+
+def peak_memory(jobs: int) -> dict[str, int]:
+    """Peak resident bytes of this process and of its largest finished child (the workers)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return {}
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale if jobs > 1 else 0
+    return {"main": main, "worker": worker, "total": main + worker * max(jobs, 1 if worker else 0)}
