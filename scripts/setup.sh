@@ -22,23 +22,8 @@ for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-# apt-get, waiting (up to 10 minutes) while another apt or the desktop's updater holds its lock
-apt_get() {
-    local waited=0 log
-    log="$(mktemp)"
-    until DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=60 "$@" 2>"$log" >/dev/null; do
-        if grep -qiE "could not get lock|unable to lock|is another process using it" "$log" && [ "$waited" -lt 600 ]; then
-            [ "$waited" = 0 ] && echo "setup: apt is busy (another install or an update is running); waiting for it" >&2
-            sleep 10
-            waited=$((waited + 10))
-        else
-            cat "$log" >&2
-            rm -f "$log"
-            return 1
-        fi
-    done
-    rm -f "$log"
-}
+# shellcheck source=scripts/apt_get.sh
+source scripts/apt_get.sh  # apt_get: apt-get that waits while another apt holds the lock
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]} with apt-get" >&2

@@ -18,6 +18,7 @@ from index.catalog import Catalog
 from index.search import Searcher
 from xmp.errors import PhotobrainError
 
+from . import torch_child
 from .models import resolve
 from .vocab_embed import export_tower
 
@@ -132,8 +133,8 @@ class Models:
         """Make the model's text tower once: in a child process for a resident service (torch stays out of it)."""
         self.log("photobrain: preparing the text tower for fast search (once for this model)")
         if self.resident:
-            with _child() as pool:
-                pool.submit(_export_in_child, self.spec, self.model_fp).result()
+            with torch_child.pool() as pool:
+                pool.submit(torch_child.export_tower, self.spec, self.model_fp).result()
         else:
             export_tower(self._brain(), self.model_fp)
 
@@ -150,9 +151,9 @@ class Models:
         with self._lock:
             self.last_image = time.monotonic()
             if not self.resident:
-                return _embed_image(self._brain(), Path(path), data)
-            images = self._images = self._images or _child()
-            return images.submit(_embed_in_child, self.spec, str(path), data).result()
+                return torch_child.embed_image_with(self._brain(), Path(path), data)
+            images = self._images = self._images or torch_child.pool()
+            return images.submit(torch_child.embed_image, self.spec, str(path), data).result()
 
     def _brain(self) -> LocalBrain:
         if self.brain is None:
@@ -199,41 +200,6 @@ def give_back_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
-
-
-def _child() -> ProcessPoolExecutor:
-    """A pool of one spawned process (it imports torch; the service never does)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-
-
-_CHILD_BRAIN: dict = {}
-
-
-def _child_brain(spec: ModelSpec) -> LocalBrain:
-    if spec not in _CHILD_BRAIN:
-        from .brains.local import LocalBrain
-
-        _CHILD_BRAIN.clear()
-        _CHILD_BRAIN[spec] = LocalBrain(spec)
-    return _CHILD_BRAIN[spec]
-
-
-def _embed_in_child(spec: ModelSpec, path: str, data: bytes) -> np.ndarray:
-    return _embed_image(_child_brain(spec), Path(path), data)
-
-
-def _export_in_child(spec: ModelSpec, model_fp: str) -> None:
-    export_tower(_child_brain(spec), model_fp)
-
-
-def _embed_image(brain: LocalBrain, path: Path, data: bytes) -> np.ndarray:
-    from .decode import decode
-
-    image = decode(path, data, min_side=brain.input_size).image
-    return brain.embed_images([image])[0]
 
 
 def open_file(path: str) -> None:

@@ -116,22 +116,26 @@ def _save(cache: PromptCache, log: Callable[[str], None]) -> None:
 
 def _encoder(spec: ModelSpec, model_fp: str, prompts: list[str],
              log: Callable[[str], None]) -> Callable[[list[str]], np.ndarray]:
-    """The fastest encoder this model has: its ONNX text tower (exported now if it never was), else torch."""
+    """The fastest encoder this model has: its ONNX text tower (exported now if it never was), else torch.
+
+    The export runs in a child process: torch and the whole model never load into this one.
+    """
     from .brains import text_tower
 
+    if not text_tower.tower_files(model_fp).meta.exists() and text_tower.onnx_runtime_available():
+        from . import torch_child
+
+        with torch_child.pool() as pool:
+            record = pool.submit(torch_child.export_tower, spec, model_fp, list(prompts)).result()
+        if not record.get("ok"):
+            log(f"photobrain: the fast text tower cannot be used for this model ({record.get('reason')}); "
+                "torch encodes the vocabulary")
     tower = text_tower.load_tower(model_fp)
     if tower is not None:
         return tower.embed_texts
     from .brains.local import LocalBrain
 
-    brain = LocalBrain(spec)
-    if not text_tower.tower_files(model_fp).meta.exists() and text_tower.onnx_runtime_available():
-        export_tower(brain, model_fp, prompts, log)
-        tower = text_tower.load_tower(model_fp)
-        if tower is not None:
-            del brain
-            return tower.embed_texts
-    return brain.embed_texts
+    return LocalBrain(spec).embed_texts
 
 
 def export_tower(brain: LocalBrain, model_fp: str, prompts: Sequence[str] | None = None,

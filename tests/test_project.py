@@ -87,3 +87,26 @@ def test_samples_include_the_hard_cases():
 def test_code_is_clean(tool: list[str]):
     out = subprocess.run([sys.executable, "-m", *tool], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("busy", [2, 0])
+def test_setup_waits_for_a_busy_apt_and_stops_on_any_other_apt_error(tmp_path, busy):
+    fake = tmp_path / "bin" / "apt-get"
+    fake.parent.mkdir()
+    # busy the first BUSY calls, then fine; with BUSY 0, a real error (a package that does not exist)
+    fake.write_text(f"""#!/bin/sh
+n=$(cat {tmp_path}/calls 2>/dev/null || echo 0); echo $((n + 1)) > {tmp_path}/calls
+if [ {busy} = 0 ]; then echo "E: Unable to locate package nosuch" >&2; exit 100; fi
+if [ "$n" -lt {busy} ]; then echo "E: Could not get lock /var/lib/dpkg/lock-frontend (held by apt)" >&2; exit 100; fi
+echo "$@" > {tmp_path}/ran
+""")
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "APT_WAIT_STEP": "0.1"}
+    out = subprocess.run(["bash", "-c", f"source {ROOT / 'scripts/apt_get.sh'}; apt_get install -y nosuch"],
+                         capture_output=True, text=True, env=env)
+    calls = int((tmp_path / "calls").read_text())
+    if busy:
+        assert out.returncode == 0 and calls == busy + 1, out.stderr
+        assert "apt is busy" in out.stderr and "install -y nosuch" in (tmp_path / "ran").read_text()
+    else:
+        assert out.returncode == 1 and calls == 1 and "Unable to locate package nosuch" in out.stderr

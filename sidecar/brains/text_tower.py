@@ -167,8 +167,7 @@ def export(brain: LocalBrain, model_fp: str, prompts: Sequence[str],
     temp.write_text(json.dumps(record, indent=2))
     temp.replace(files.meta)
     if not record["ok"]:
-        log(f"photobrain: the fast text tower cannot be used for this model ({record.get('reason')}); "
-            "search uses torch")
+        log(f"photobrain: the fast text tower cannot be used for this model ({record.get('reason')}); torch is used")
     return record
 
 
@@ -229,6 +228,9 @@ def _session(path: Path, threads: int | None = None):
     options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # a resident service: no arena holding on to a query's peak (measured 16 MB less, no slower). Weight
+    # prepacking stays: without it the tower holds 65 MB less and answers 3x slower (31 ms against 10 ms)
+    options.enable_cpu_mem_arena = False
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

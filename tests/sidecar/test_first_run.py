@@ -196,3 +196,19 @@ def test_offline_the_first_tag_fails_at_once_naming_the_host_before_importing_to
     assert "--pretrained FILE" in out.stderr
     imported = {line.rsplit("|", 1)[1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
     assert "torch" not in imported and "open_clip" not in imported
+
+
+def test_workers_are_as_many_as_free_memory_holds_and_the_peak_is_reported(tiny_clip, tmp_path, monkeypatch):
+    import sidecar.memory
+
+    monkeypatch.setenv("PHOTOBRAIN_CACHE", str(tmp_path / "cache"))
+    shutil.copytree(SAMPLES / "animals", tmp_path / "library")
+    each = sidecar.memory.worker_memory(spec_of(tiny_clip), 250)
+    monkeypatch.setattr(sidecar.memory, "available_memory", lambda: 600_000_000 + int(1.5 * each))
+    said: list[str] = []
+    result = run_tag(options(tmp_path, tiny_clip, jobs=None), log=said.append)
+    cores = os.cpu_count() or 1
+    assert result.jobs == 1 and not result.failed
+    if cores > 1:
+        assert any(f"1 worker(s) rather than {cores}" in m for m in said), said
+    assert result.memory["main"] > 50_000_000 and result.to_dict()["memory"]["total"] >= result.memory["main"]
