@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Peak memory of a tagging worker: reading and decoding one image, and the worker as a whole.
 
-Run: .venv/bin/python bench/bench_memory.py
+Run: .venv/bin/python bench/bench_memory.py [--worker]   (--worker: only the whole-worker figures)
 
 Last, a whole worker of the default ViT-B-32-256 (random weights): torch and open_clip imported, the
 model loaded as a worker loads it (image tower only) and 8 photos of 24 MP embedded in one batch; its peak
@@ -46,12 +46,14 @@ print(f"{{(peak - base) / 1024:.0f}}\\t{{time.monotonic() - started:.2f}}\\t{{ou
 
 
 WORKER = """
-import resource, sys, time
+import sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
+def high_water():  # this process's own peak (ru_maxrss would count the parent's size when it was forked)
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
 t = time.monotonic()
 import open_clip, torch
-imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+imported = high_water()
 from sidecar.tagger import _Embedder
 from sidecar.brains.spec import ModelSpec
 embedder = _Embedder(ModelSpec("ViT-B-32-256", Path(sys.argv[1]), "bench"), {{}}, 250, threads=None)
@@ -60,7 +62,7 @@ if sys.argv[3] == "full":
     embedder.brain = LocalBrain(embedder.spec)
 items = embedder.process(sys.argv[2].split("|"))
 assert all(i.vector is not None for i in items), [i.reason for i in items]
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = high_water()
 print(f"{{imported / 1024:.0f}}\t{{peak / 1024:.0f}}\t{{time.monotonic() - t:.1f}}")
 """
 
@@ -116,5 +118,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     started = time.monotonic()
-    main()
+    if sys.argv[1:] == ["--worker"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            worker(Path(tmp))
+    else:
+        main()
     print(f"(bench wall {time.monotonic() - started:.0f} s)")

@@ -372,7 +372,7 @@ def models_pull(model: str | None, pretrained: str | None) -> None:
     from .models import DEFAULT_ARCHITECTURE, DEFAULT_PRETRAINED, cached_models, pull, resolve
     from .progress import Progress
     from .vocab import load_vocabulary
-    from .vocab_embed import concepts_for
+    from .vocab_embed import concepts_for, ensure_tower
 
     architecture = model or DEFAULT_ARCHITECTURE
     tag_name = pretrained or (DEFAULT_PRETRAINED if architecture == DEFAULT_ARCHITECTURE else None)
@@ -387,6 +387,7 @@ def models_pull(model: str | None, pretrained: str | None) -> None:
     spec = resolve(architecture, tag_name, download=False)
     concepts_for(spec, spec.fingerprint(), load_vocabulary(), log=log,
                  progress=Progress(label="preparing the vocabulary", unit="prompts"))
+    ensure_tower(spec, spec.fingerprint(), log=log)
 
 
 @models.command("list")

@@ -5,10 +5,12 @@ import sys
 
 from .brains.spec import ModelSpec
 
-#: a worker's memory besides the image tower's weights: Python, torch and open_clip imported (measured 0.73 GB),
-#: the decoded images of a batch and torch's working memory
-WORKER_BASE_BYTES = 900_000_000
-IMAGE_TOWER_SHARE = 0.6  # of a CLIP checkpoint's bytes: the image tower (the text tower is dropped in workers)
+#: a worker's memory besides its model: Python, torch and open_clip imported (measured 0.73 GB)
+WORKER_BASE_BYTES = 750_000_000
+#: its peak is at loading, with the checkpoint read and the model built side by side: about twice the
+#: checkpoint's size (default model: 1.92 GB in all, bench/bench_memory.py --worker); dropping the text tower
+#: afterwards lowers what it holds for the run, not that peak
+LOAD_FACTOR = 2.0
 
 
 def available_memory() -> int | None:
@@ -30,7 +32,7 @@ def worker_memory(spec: ModelSpec, max_megapixels: float) -> int:
     except OSError:
         weights = 600_000_000
     decode = int(min(max_megapixels, 50) * 1e6 * 3)  # an RGB decode of a large photo (draft mode keeps JPEGs smaller)
-    return WORKER_BASE_BYTES + int(weights * IMAGE_TOWER_SHARE) + decode
+    return WORKER_BASE_BYTES + int(weights * LOAD_FACTOR) + decode
 
 
 def peak_memory(jobs: int) -> dict[str, int]:

@@ -20,7 +20,7 @@ from xmp.errors import PhotobrainError
 
 from . import torch_child
 from .models import resolve
-from .vocab_embed import export_tower
+from .vocab_embed import ensure_tower, export_tower
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -130,12 +130,12 @@ class Models:
         return self.tower
 
     def _export_tower(self) -> None:
-        """Make the model's text tower once: in a child process for a resident service (torch stays out of it)."""
-        self.log("photobrain: preparing the text tower for fast search (once for this model)")
+        """Make the model's text tower once: in a child process for a resident service (torch stays out of it),
+        here where torch is loaded anyway to answer this query."""
         if self.resident:
-            with torch_child.pool() as pool:
-                pool.submit(torch_child.export_tower, self.spec, self.model_fp).result()
+            ensure_tower(self.spec, self.model_fp, log=self.log)
         else:
+            self.log("photobrain: preparing the text tower for search (once for this model)")
             export_tower(self._brain(), self.model_fp)
 
     # -- images ------------------------------------------------------------------------------------

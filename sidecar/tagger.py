@@ -328,6 +328,10 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
             from index.store import update_index
 
             update_index(catalog, session._model_id, model_fp, log=log)
+            if result.embedded:  # a first run: the text tower search and the service use, made once
+                from .vocab_embed import ensure_tower
+
+                ensure_tower(spec, model_fp, log=log)
     result.seconds = time.monotonic() - started
     from .memory import peak_memory
 

@@ -51,6 +51,11 @@ def embed_image_with(brain: LocalBrain, path: Path, data: bytes) -> np.ndarray:
     return brain.embed_images([image])[0]
 
 
+def embed_prompts(spec: ModelSpec, prompts: list[str]) -> np.ndarray:
+    """(In the child.) Text embeddings of vocabulary prompts, shared openings computed once."""
+    return _brain(spec).embed_prompts(prompts)
+
+
 def export_tower(spec: ModelSpec, model_fp: str, prompts: list[str] | None = None) -> dict:
     """(In the child.) Export and check the model's ONNX text tower; its record."""
     from .vocab_embed import export_tower as export

@@ -118,10 +118,11 @@ def tiny_clip_prepared(tmp_path_factory):
     try:
         from sidecar.brains.spec import ModelSpec
         from sidecar.vocab import load_vocabulary
-        from sidecar.vocab_embed import concepts_for
+        from sidecar.vocab_embed import concepts_for, ensure_tower
 
         spec = ModelSpec(str(model.config_path), model.checkpoint_path, "tiny")
         concepts_for(spec, spec.fingerprint(), load_vocabulary())
+        assert ensure_tower(spec, spec.fingerprint())
     finally:
         if before is None:
             del os.environ["XDG_CACHE_HOME"]

@@ -21,7 +21,7 @@ from sidecar.brains.spec import ModelSpec
 from sidecar.progress import Progress
 from sidecar.tagger import TagOptions, run_tag
 from sidecar.vocab import load_vocabulary
-from sidecar.vocab_embed import PromptCache, concepts_for, prompts_of
+from sidecar.vocab_embed import PromptCache, concepts_for, ensure_tower, prompts_of
 
 
 @pytest.fixture
@@ -78,11 +78,16 @@ def test_the_text_tower_gives_torchs_embeddings_without_importing_torch(fresh, t
 
     spec = spec_of(tiny_model)
     vocab = load_vocabulary()
-    prepared = concepts_for(spec, spec.fingerprint(), vocab)  # exports the tower, encodes with it
+    prepared = concepts_for(spec, spec.fingerprint(), vocab)  # torch in a child, shared openings computed once
+    by_torch = concept_matrix(LocalBrain(spec).embed_texts(prompts_of(vocab)), vocab)  # every prompt whole
+    assert float((prepared * by_torch).sum(axis=1).min()) >= 0.99999
+    assert ensure_tower(spec, spec.fingerprint())
     meta = json.loads(next((fresh / "fresh-cache" / "text").glob("*-tower1/meta.json")).read_text())
     assert meta["ok"] and meta["min_cosine"] >= 0.99999
-    by_torch = concept_matrix(LocalBrain(spec).embed_texts(prompts_of(vocab)), vocab)
-    assert float((prepared * by_torch).sum(axis=1).min()) >= 0.99999
+    from sidecar.brains.text_tower import load_tower
+
+    by_tower = concept_matrix(load_tower(spec.fingerprint()).embed_texts(prompts_of(vocab)), vocab)
+    assert float((by_tower * by_torch).sum(axis=1).min()) >= 0.99999
 
     queries = ["red bicycle against a sunset", "Crème brûlée &amp; café", "東京の夜景", "🐕 dog!!", "  two   spaces ",
                "<start_of_text> x", "it's a DOG's life", " ".join(["very long"] * 60)]
@@ -116,7 +121,7 @@ def test_a_tower_that_failed_its_check_is_not_used(fresh, tiny_model):
     from sidecar.brains import text_tower
 
     spec = spec_of(tiny_model)
-    concepts_for(spec, spec.fingerprint(), load_vocabulary())
+    assert ensure_tower(spec, spec.fingerprint())
     files = text_tower.tower_files(spec.fingerprint())
     meta = json.loads(files.meta.read_text())
     files.meta.write_text(json.dumps({**meta, "ok": False, "reason": "did not match"}))
@@ -212,3 +217,14 @@ def test_workers_are_as_many_as_free_memory_holds_and_the_peak_is_reported(tiny_
     if cores > 1:
         assert any(f"1 worker(s) rather than {cores}" in m for m in said), said
     assert result.memory["main"] > 50_000_000 and result.to_dict()["memory"]["total"] >= result.memory["main"]
+
+
+def test_prompts_that_open_alike_share_the_opening_and_give_the_same_embeddings(tiny_model):
+    from sidecar.brains.local import LocalBrain
+
+    brain = LocalBrain(spec_of(tiny_model))
+    prompts = sorted(prompts_of(load_vocabulary()))[:700] + ["a dog!", "!!!", "a photo of a cat! at night."]
+    shared = brain.embed_prompts(prompts)
+    assert brain._shared_ok is True  # the shared computation passed its own check: it is what ran
+    whole = brain.embed_texts(prompts)
+    assert float((shared * whole).sum(axis=1).min()) >= 0.99999
