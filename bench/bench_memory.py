@@ -23,6 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from random_weights import random_checkpoint  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "tests" / "hostile"))
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -69,13 +72,9 @@ print(f"{{imported / 1024:.0f}}\t{{peak / 1024:.0f}}\t{{time.monotonic() - t:.1f
 
 def worker(folder: Path) -> None:
     import numpy as np
-    import open_clip
-    import torch
     from PIL import Image
 
-    torch.manual_seed(0)
-    checkpoint = folder / "vit-b-32-256-random.pt"
-    torch.save(open_clip.create_model("ViT-B-32-256", pretrained=None).state_dict(), checkpoint)
+    checkpoint = random_checkpoint(folder, "ViT-B-32-256")
     photos = []
     for i in range(8):
         pixels = np.random.default_rng(i).integers(0, 255, (4000, 6000, 3), dtype=np.uint8)

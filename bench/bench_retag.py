@@ -25,6 +25,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from random_weights import random_checkpoint  # noqa: E402
 
 ARCH = "ViT-B-32-256"
 DIM = 512
@@ -39,8 +41,6 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=100_000)
     args = parser.parse_args()
-    import open_clip
-    import torch
 
     from index.catalog import Catalog
     from sidecar.brains.spec import ModelSpec
@@ -62,9 +62,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="photobrain-retag-") as tmp:
         work = Path(tmp)
-        torch.manual_seed(0)
-        checkpoint = work / f"{ARCH}-random.pt"
-        torch.save(open_clip.create_model(ARCH, pretrained=None).state_dict(), checkpoint)
+        checkpoint = random_checkpoint(work, ARCH)
         spec = ModelSpec(ARCH, checkpoint, "")
         fingerprint = spec.fingerprint()
         cache = work / "cache"

@@ -37,6 +37,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from random_weights import random_checkpoint  # noqa: E402
 
 ARCH = "ViT-B-32-256"
 DIM = 512
@@ -337,7 +339,6 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    import open_clip
     import torch
 
     from sidecar.brains.spec import ModelSpec
@@ -346,9 +347,7 @@ def main() -> None:
           f"compute); torch {torch.__version__}")
     with tempfile.TemporaryDirectory(prefix="photobrain-search-") as tmp:
         base = Path(tmp)
-        torch.manual_seed(0)
-        checkpoint = base / f"{ARCH}-random.pt"
-        torch.save(open_clip.create_model(ARCH, pretrained=None).state_dict(), checkpoint)
+        checkpoint = random_checkpoint(base, ARCH)
         fingerprint = ModelSpec(ARCH, checkpoint, "").fingerprint()
         # the config names the model, as a user's library profile would: 'serve' and 'search' need no flags
         (base / "config.toml").write_text(f"model = {ARCH!r}\npretrained = {str(checkpoint)!r}\n")

@@ -22,11 +22,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from random_weights import random_checkpoint  # noqa: E402
+
 ARCH = "ViT-B-32-256"
 
 
 def main() -> None:
-    import open_clip
     import torch
 
     from sidecar.brains.local import LocalBrain
@@ -40,9 +42,7 @@ def main() -> None:
           f"on {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory(prefix="photobrain-vocab-") as tmp:
         base = Path(tmp)
-        torch.manual_seed(0)
-        checkpoint = base / f"{ARCH}-random.pt"
-        torch.save(open_clip.create_model(ARCH, pretrained=None).state_dict(), checkpoint)
+        checkpoint = random_checkpoint(base, ARCH)
         spec = ModelSpec(ARCH, checkpoint, "bench")
         fingerprint = spec.fingerprint()
         vocab = load_vocabulary()

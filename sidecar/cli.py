@@ -214,8 +214,8 @@ def _render_tag_result(result, cloud, dry_run: bool, named: bool) -> None:
                 f"{'-' + str(n['removed']) if n['removed'] else ''}" for tag, n in by_tag.items()))
     counts = result.summary()
     rate = f", {result.images_per_second:.1f} images/s" if result.images_per_second else ""
-    vocabulary = (f", {result.vocabulary_seconds:.0f} s of it preparing the vocabulary"
-                  if result.vocabulary_seconds >= 1 else "")
+    vocabulary = (f", {result.preparation_seconds:.0f} s of it preparing the model for the first time"
+                  if result.preparation_seconds >= 1 else "")
     skipped = f", skipped {counts['skipped']} not tagged yet" if counts["skipped"] else ""
     written = (f"; XMP {'would change' if dry_run else 'written'} for {counts['written']} file(s)"
                if result.files else "")

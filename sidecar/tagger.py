@@ -98,7 +98,8 @@ class TagResult:
     files: list[FileOutcome] = field(default_factory=list)
     embedded: int = 0  # images that went through the model this run
     seconds: float = 0.0
-    vocabulary_seconds: float = 0.0  # of ``seconds``: preparing the vocabulary's text embeddings (first run only)
+    #: of ``seconds``: preparing the model, once: the vocabulary's text embeddings and the text tower for search
+    preparation_seconds: float = 0.0
     #: images/s once the workers are running: from the first finished batch to the last (start-up excluded)
     steady_images_per_second: float | None = None
     dry_run: bool = False
@@ -125,7 +126,7 @@ class TagResult:
     @property
     def images_per_second(self) -> float | None:
         """Images through the model per second of the run, the vocabulary's one-time preparation left out."""
-        seconds = self.seconds - self.vocabulary_seconds
+        seconds = self.seconds - self.preparation_seconds
         return round(self.embedded / seconds, 2) if self.embedded and seconds > 0 else None
 
     def changes_by_tag(self) -> dict[str, dict[str, int]]:
@@ -331,7 +332,9 @@ def run_tag(options: TagOptions, *, progress: Progress | None = None,
             if result.embedded:  # a first run: the text tower search and the service use, made once
                 from .vocab_embed import ensure_tower
 
+                preparing = time.monotonic()
                 ensure_tower(spec, model_fp, log=log)
+                result.preparation_seconds += round(time.monotonic() - preparing, 1)
     result.seconds = time.monotonic() - started
     from .memory import peak_memory
 
@@ -744,6 +747,6 @@ class _Session:
             self._concepts = concepts_for(self.spec, self.model_fp, self.vocab, log=self.log,
                                           progress=progress.another("preparing the vocabulary", "prompts")
                                           if progress else None)
-            self.result.vocabulary_seconds = round(time.monotonic() - started, 1)
+            self.result.preparation_seconds += round(time.monotonic() - started, 1)
         return self._concepts
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -146,8 +147,11 @@ def ensure_tower(spec: ModelSpec, model_fp: str, log: Callable[[str], None] = la
         from . import torch_child
 
         log("photobrain: preparing the text tower for search (once for this model)")
-        with torch_child.pool() as pool:
-            record = pool.submit(torch_child.export_tower, spec, model_fp).result()
+        try:
+            with torch_child.pool() as pool:
+                record = pool.submit(torch_child.export_tower, spec, model_fp).result()
+        except (BrokenProcessPool, OSError) as exc:  # the child died (out of memory): search loads torch instead
+            record = {"ok": False, "reason": f"the export process ended ({exc})"}
         if not record.get("ok"):
             log(f"photobrain: the fast text tower cannot be used for this model ({record.get('reason')}); "
                 "search loads torch instead")

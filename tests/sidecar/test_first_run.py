@@ -56,8 +56,8 @@ def test_the_first_run_prepares_the_vocabulary_with_its_own_progress_and_an_edit
     # a progress line of its own, finished before the first photo's: no bar stuck at 0/N while it works
     assert f"preparing the vocabulary [{'#' * 30}] {unique}/{unique}" in drawn
     assert drawn.index(f"{unique}/{unique}") < drawn.index("tagging [")
-    assert result.vocabulary_seconds > 0
-    seconds = result.seconds - result.vocabulary_seconds
+    assert result.preparation_seconds > 0
+    seconds = result.seconds - result.preparation_seconds
     assert result.to_dict()["images_per_second"] == round(result.embedded / seconds, 2)  # the vocabulary left out
 
     # a vocabulary that adds one concept to the built-in one encodes that concept's prompts, nothing else
