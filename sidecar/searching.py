@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -153,7 +154,12 @@ class Models:
             if not self.resident:
                 return torch_child.embed_image_with(self._brain(), Path(path), data)
             images = self._images = self._images or torch_child.pool()
-            return images.submit(torch_child.embed_image, self.spec, str(path), data).result()
+            try:
+                return images.submit(torch_child.embed_image, self.spec, str(path), data).result()
+            except BrokenProcessPool:  # its decoder crashed on this file (or memory ran out): a new one next time
+                self._images = None
+                raise PhotobrainError(path, "the image could not be decoded (the decoder crashed on it)",
+                                      "check the file in an image viewer") from None
 
     def _brain(self) -> LocalBrain:
         if self.brain is None:

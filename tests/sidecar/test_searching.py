@@ -380,3 +380,40 @@ def test_open_shows_the_best_result_in_the_default_viewer(tagged, tiny_clip, tmp
             break
         time.sleep(0.1)
     assert opened.read_text() == str(tagged / "library/people/astronaut.png")
+
+
+CRASHING_DECODER = """
+import os
+if os.environ.get("PHOTOBRAIN_TEST_CRASH_DECODE"):
+    import sidecar.decode as _decode
+    _real = _decode.decode
+    def decode(path, data, **kw):
+        if b"CRASHME" in data:
+            os._exit(3)  # as a decoder crashing on a damaged file takes its process with it
+        return _real(path, data, **kw)
+    _decode.decode = decode
+"""
+
+
+def test_a_file_that_crashes_the_image_process_fails_alone_and_the_service_goes_on(tagged, tiny_clip, tmp_path):
+    guard = tmp_path / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(CRASHING_DECODER)
+    env = {**os.environ, "PHOTOBRAIN_CACHE": str(tagged / "cache"), "PHOTOBRAIN_CONFIG": str(tagged / "none.toml"),
+           "PYTHONPATH": str(guard), "PHOTOBRAIN_TEST_CRASH_DECODE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "sidecar", "serve", "--catalog", str(tagged / "catalog.db"),
+                                "--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path)],
+                               env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "listening" in process.stderr.readline()
+        crasher, outsider = tmp_path / "crasher.jpg", tmp_path / "outsider.jpg"
+        image = Image.open(tagged / "library" / ORIGINAL)
+        image.rotate(5).save(crasher, quality=80, comment=b"CRASHME")
+        image.rotate(3).save(outsider, quality=80)
+        first = cli(tagged, tiny_clip, "similar", str(crasher), "--json", *LOW)
+        assert first.returncode == 1 and "the decoder crashed on it" in first.stderr, first.stderr
+        again = cli(tagged, tiny_clip, "similar", str(outsider), "--json", *LOW)
+        assert again.returncode == 0 and json.loads(again.stdout)["served_by"] == "service", again.stderr
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
