@@ -47,6 +47,12 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null && [ "$(uname -s)" = Linux ]
     .venv/bin/python -m pip install -q --disable-pip-version-check --timeout 20 --retries 1 \
         --index-url https://download.pytorch.org/whl/cpu torch torchvision 2>/dev/null \
         || echo "setup: the CPU build is not reachable here; installing the default torch build instead" >&2
+    # a mirror can offer a CPU torch without its matching torchvision (measured here: torch 2.13.0+cpu with
+    # torchvision 0.28.0 fails with "operator torchvision::nms does not exist"): keep the pair only if it imports
+    if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
+        echo "setup: that torch build does not work with its torchvision here; installing the default build instead" >&2
+        .venv/bin/python -m pip uninstall -q -y torch torchvision 2>/dev/null || true
+    fi
 fi
 echo "setup: installing photobrain$extras into .venv (torch is large: this takes a while the first time)" >&2
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras"
