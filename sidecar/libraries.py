@@ -23,8 +23,8 @@ from index.catalog import Catalog, LibraryRow, deepest_library, is_within
 from xmp import is_image
 from xmp.errors import PhotobrainError
 
-from .places import data_dir, default_catalog
-from .settings import PROFILE_KEYS, WHERE_KEYS, Config, Settings, profile_changes, resolve_settings
+from .places import data_dir
+from .settings import PROFILE_KEYS, WHERE_KEYS, Config, Settings, home_catalog, profile_changes, resolve_settings
 
 MOVE_SAMPLE = 8  # files of a folder hashed to recognise a library that moved there
 
@@ -56,12 +56,6 @@ def remember_catalog(catalog: Path) -> None:
         temp.replace(path)
     except OSError:
         pass  # only a convenience: --catalog still finds it
-
-
-def home_catalog(explicit: Path | None, config: Config) -> Path:
-    """The catalog a command uses when no path says otherwise: --catalog (or PHOTOBRAIN_CATALOG), the config's,
-    the default one."""
-    return Path(explicit or config.catalog() or default_catalog())
 
 
 def candidate_catalogs(explicit: Path | None, config: Config) -> list[Path]:

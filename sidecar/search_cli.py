@@ -10,7 +10,6 @@ import click
 
 from .cli_options import catalog_option, given
 from .output import json_text, shown
-from .places import default_catalog
 
 
 def common(func):
@@ -103,9 +102,9 @@ def register(cli: click.Group) -> None:
         if folder is None and model is None and pretrained is None:
             # the common case, answered by a running service without loading the catalog (or numpy, or torch)
             from .quick import ask_default
+            from .settings import home_catalog
 
-            answer = ask_default(Path(given(ctx).get("catalog") or ctx.obj.config.catalog() or default_catalog()),
-                                 "/search", payload)
+            answer = ask_default(home_catalog(given(ctx).get("catalog"), ctx.obj.config), "/search", payload)
             if answer is not None:
                 _render(answer, as_json, open_first)
                 return

@@ -20,7 +20,7 @@ from xmp.errors import PhotobrainError
 from .brains.gemini import DEFAULT_MODEL as DEFAULT_CLOUD_MODEL
 from .cloud.options import BRAINS, CloudOptions
 from .models import DEFAULT_ARCHITECTURE, looks_like_file
-from .places import config_file
+from .places import config_file, default_catalog
 
 WRITE_MODES = ("embed", "sidecar", "auto", "none")
 SIDECAR_NAMES = ("ext", "base", "both")
@@ -117,6 +117,12 @@ class Config:
     def catalog(self) -> Path | None:
         value = self.data.get("catalog")
         return Path(value).expanduser() if value else None
+
+
+def home_catalog(explicit: Path | None, config: Config) -> Path:
+    """The catalog a command uses when no path says otherwise: --catalog (or PHOTOBRAIN_CATALOG), the config's,
+    the default one. (Here, not in ``libraries``, so that a command can name it without loading the catalog.)"""
+    return Path(explicit or config.catalog() or default_catalog())
 
 
 @dataclass(frozen=True)
