@@ -446,8 +446,9 @@ def tags_show(obj: Context, paths: tuple[Path, ...], as_json: bool) -> None:
                 _report(exc, obj)
         if not found:  # a folder with no photo in it (or none photobrain reads): say so rather than print nothing
             reason = "no photos in this folder (or below it)" if named.is_dir() else "no such file or folder"
-            failures.append({"path": str(named), "reason": reason, "hint": "name photo files or folders of photos"})
-            _report_plain(named, reason, "name photo files or folders of photos")
+            hint = "name photo files or folders of photos"
+            failures.append({"path": str(named), "reason": reason, "hint": hint})
+            _report_plain(named, reason, hint)
     if as_json:
         click.echo(json_text({"files": summaries, "failed": failures}))
     else:
