@@ -113,7 +113,8 @@ def check_reachable(url: str, architecture: str, tag: str, timeout: float = 1.5)
 
 def pull(architecture: str, tag: str, *, log: Callable[[str], None], progress: Progress | None = None) -> CachedModel:
     """Download open_clip weights into the cache (once), with a progress line naming the source, and record them."""
-    check_reachable(hub_endpoint(), architecture, tag)
+    checked = {_host(hub_endpoint())}
+    check_reachable(hub_endpoint(), architecture, tag)  # before torch: offline fails in about a second
     try:
         import open_clip
     except ImportError as exc:
@@ -125,7 +126,9 @@ def pull(architecture: str, tag: str, *, log: Callable[[str], None], progress: P
     folder = cache_dir() / "models" / f"{architecture}-{tag}".replace("/", "_")
     path = None
     for url in _candidate_urls(cfg):
-        check_reachable(url, architecture, tag)
+        if _host(url) not in checked:  # weights elsewhere than on the hub (an open_clip 'url' entry)
+            check_reachable(url, architecture, tag)
+            checked.add(_host(url))
         path = _download(url, folder, architecture, tag, log, progress)
         if path is not None:
             break
@@ -135,6 +138,12 @@ def pull(architecture: str, tag: str, *, log: Callable[[str], None], progress: P
     cached = CachedModel(architecture, tag, path, path.stat().st_size)
     _record(cached)
     return cached
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc
 
 
 def _candidate_urls(cfg: dict) -> list[str]:
