@@ -11,6 +11,7 @@ WORKER_BASE_BYTES = 750_000_000
 #: checkpoint's size (default model: 1.92 GB in all, bench/bench_memory.py --worker); dropping the text tower
 #: afterwards lowers what it holds for the run, not that peak
 LOAD_FACTOR = 2.0
+MAIN_PROCESS_BYTES = 600_000_000  # tag's main process: catalog, index building, the vocabulary (no image model)
 
 
 def available_memory() -> int | None:
@@ -35,6 +36,14 @@ def worker_memory(spec: ModelSpec, max_megapixels: float) -> int:
     return WORKER_BASE_BYTES + int(weights * LOAD_FACTOR) + decode
 
 
+def workers_that_fit(spec: ModelSpec, max_megapixels: float) -> tuple[int | None, int, int | None]:
+    """(how many workers the free memory holds, what one needs, what is free); the count is None when unknown."""
+    free, each = available_memory(), worker_memory(spec, max_megapixels)
+    if free is None:
+        return None, each, None
+    return max(1, int((free - MAIN_PROCESS_BYTES) // each)), each, free
+
+
 def peak_memory(jobs: int) -> dict[str, int]:
     """Peak resident bytes of this process and of its largest finished child (the workers)."""
     try:
@@ -44,4 +53,4 @@ def peak_memory(jobs: int) -> dict[str, int]:
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
     worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale if jobs > 1 else 0
-    return {"main": main, "worker": worker, "total": main + worker * max(jobs, 1 if worker else 0)}
+    return {"main": main, "worker": worker, "total": main + worker * jobs}

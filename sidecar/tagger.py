@@ -236,7 +236,6 @@ class _Embedder:
 
 
 _worker: _Embedder | None = None
-MAIN_PROCESS_BYTES = 600_000_000  # the main process: catalog, index building, the vocabulary (no image model)
 
 
 def _record(catalog: Catalog, path: Path, read_as: Stamp, **fields) -> None:
@@ -510,13 +509,12 @@ class _Session:
 
     def _default_jobs(self) -> int:
         """One worker per core, as many as the free memory holds (an 8 GB laptop must not swap)."""
-        from .memory import available_memory, worker_memory
+        from .memory import workers_that_fit
 
         cores = os.cpu_count() or 1
-        free, each = available_memory(), worker_memory(self.spec, self.options.max_megapixels)
-        if free is None:
+        fits, each, free = workers_that_fit(self.spec, self.options.max_megapixels)
+        if fits is None or free is None:
             return cores
-        fits = max(1, int((free - MAIN_PROCESS_BYTES) // each))
         if fits < cores:
             self.log(f"photobrain: {fits} worker(s) rather than {cores}: each needs about {each / 1e9:.1f} GB and "
                      f"{free / 1e9:.1f} GB is free (--jobs sets the number)")
