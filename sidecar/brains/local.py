@@ -142,9 +142,9 @@ class LocalBrain:
         causal = model.attn_mask[:shared, :shared]
         cached = []
         for block in blocks:
-            q, k, v = self._qkv(block, x)
+            q, k, v = block_qkv(block, x)
             cached.append((k, v))
-            x = self._rest(block, x, functional.scaled_dot_product_attention(q, k, v, attn_mask=causal))
+            x = block_rest(block, x, functional.scaled_dot_product_attention(q, k, v, attn_mask=causal))
         # each prompt's own tokens, attending to the opening and to themselves
         length = max(len(t) for t in prompts) - shared
         ids = torch.zeros((len(prompts), length), dtype=torch.long)
@@ -154,24 +154,15 @@ class LocalBrain:
         mask = torch.cat([torch.zeros((length, shared)), model.attn_mask[shared:shared + length, shared:shared + length]],
                          dim=1)
         for block, (k_open, v_open) in zip(blocks, cached, strict=True):
-            q, k, v = self._qkv(block, x)
+            q, k, v = block_qkv(block, x)
             k = torch.cat([k_open.expand(len(prompts), -1, -1, -1), k], dim=2)
             v = torch.cat([v_open.expand(len(prompts), -1, -1, -1), v], dim=2)
-            x = self._rest(block, x, functional.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+            x = block_rest(block, x, functional.scaled_dot_product_attention(q, k, v, attn_mask=mask))
         x = model.ln_final(x)
         x = x[torch.arange(len(prompts)), torch.tensor([len(t) - 1 - shared for t in prompts])]
         projection = model.text_projection
         x = projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
         return x.float().numpy()
-
-    def _qkv(self, block, x):
-        attn = block.attn
-        q, k, v = self._torch.nn.functional.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, -1)
-        return tuple(t.unflatten(-1, (attn.num_heads, -1)).transpose(1, 2) for t in (q, k, v))
-
-    def _rest(self, block, x, attended):
-        x = x + block.ls_1(block.attn.out_proj(attended.transpose(1, 2).flatten(2)))
-        return x + block.ls_2(block.mlp(block.ln_2(x)))
 
     def _encode_text(self, tokens):
         """Text features without the dead work on padding.
@@ -209,6 +200,25 @@ class LocalBrain:
         if projection is not None:
             x = projection(x) if isinstance(projection, self._torch.nn.Linear) else x @ projection
         return x
+
+
+def block_qkv(block, x):
+    """Queries, keys and values (batch, heads, tokens, head width) of one open_clip text block for ``x``.
+
+    With :func:`block_rest`, the block written out: the shared-opening encoding and the ONNX export
+    (``text_tower``) run the text transformer through these two, each with its own attention.
+    """
+    import torch
+
+    attn = block.attn
+    q, k, v = torch.nn.functional.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, -1)
+    return tuple(t.unflatten(-1, (attn.num_heads, -1)).transpose(1, 2) for t in (q, k, v))
+
+
+def block_rest(block, x, attended):
+    """The rest of the block once attention gave ``attended`` (batch, heads, tokens, head width)."""
+    x = x + block.ls_1(block.attn.out_proj(attended.transpose(1, 2).flatten(2)))
+    return x + block.ls_2(block.mlp(block.ln_2(x)))
 
 
 def _common_prefix(prompts: list[list[int]]) -> int:

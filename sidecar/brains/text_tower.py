@@ -239,6 +239,8 @@ def _session(path: Path, threads: int | None = None):
 def _tower_module():
     import torch
 
+    from .local import block_qkv, block_rest
+
     class Tower(torch.nn.Module):
         """open_clip's text transformer from token embeddings on, written out so that it exports with dynamic shapes."""
 
@@ -260,15 +262,11 @@ def _tower_module():
             x = x + self.positional_embedding[:length]
             mask = self.attn_mask[:length, :length]
             for block in self.blocks:
-                attn = block.attn
-                if not isinstance(attn, torch.nn.MultiheadAttention):
+                if not isinstance(block.attn, torch.nn.MultiheadAttention):
                     raise ValueError("not a standard attention block")
-                q, k, v = torch.nn.functional.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, -1)
-                q, k, v = (t.unflatten(-1, (attn.num_heads, -1)).transpose(1, 2) for t in (q, k, v))
-                weights = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5) + mask
-                out = (weights.softmax(-1) @ v).transpose(1, 2).flatten(2)
-                x = x + block.ls_1(attn.out_proj(out))
-                x = x + block.ls_2(block.mlp(block.ln_2(x)))
+                q, k, v = block_qkv(block, x)
+                weights = (q @ k.transpose(-1, -2)) * (q.shape[-1] ** -0.5) + mask  # written out: it exports
+                x = block_rest(block, x, weights.softmax(-1) @ v)
             x = self.ln_final(x)
             x = x[torch.arange(x.shape[0]), eot]
             return self.projection(x) if self.projection is not None else x @ self.projection_matrix
