@@ -23,7 +23,7 @@ from .errors import (
 from .exiv2 import Exiv2Image
 from .formats import can_embed, sniff
 from .hashing import image_data, jpeg_coding_segments, jpeg_header_length
-from .model import NAMESPACE_URI, FileMetadata, TagRequest, XmpSource
+from .model import NAMESPACE_URI, FileMetadata, Provenance, TagRequest, XmpSource
 from .packet import (
     PHOTOBRAIN_TOOLKIT,
     PREFERRED_PREFIX,
@@ -121,9 +121,9 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
                          removed=[join(p, SLASH) for p in plan.removed],
                          rejected=[join(p, SLASH) for p in plan.newly_rejected],
                          rejections=[join(p, SLASH) for p in plan.provenance.rejected])
-    says_nothing = _holds_nothing(plan.provenance)
+    says_nothing = plan.provenance == Provenance()
     for current in targets:
-        if says_nothing and _holds_nothing(current.provenance):
+        if says_nothing and current.provenance == Provenance():
             continue  # no AI tag, no caption, nothing of ours to take out: a photo the model had nothing to say about
         wanted = apply_plan(current, plan)
         if current.label != EMBEDDED and current.signature is None:
@@ -140,12 +140,6 @@ def write_tags(path: Path, request: TagRequest, options: WriteOptions = WriteOpt
         else:
             _write_sidecar(current, wanted, options.library)
     return result
-
-
-def _holds_nothing(provenance) -> bool:
-    """True when ``provenance`` records nothing photobrain put (or is to put) into a source."""
-    return not (provenance.tags or provenance.rejected or provenance.caption or provenance.alt_text
-                or provenance.subjects or provenance.created or provenance.carried)
 
 
 def link_target(path: Path, library: Path | None, what: str) -> Path:
