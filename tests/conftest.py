@@ -94,6 +94,14 @@ def sample_files() -> list[Path]:
     return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.suffix.lower() not in (".md", ".xmp"))
 
 
+def sample_copies(folder: Path, names) -> Path:
+    """``folder`` (made) holding copies of the named samples, side by side under their file names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy2(SAMPLES / name, folder / Path(name).name)
+    return folder
+
+
 @pytest.fixture
 def library(tmp_path: Path) -> Path:
     """A private copy of samples/ that a test may change."""

@@ -11,7 +11,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, sample_copies
 
 
 def run(*args: str | Path, **kwargs) -> subprocess.CompletedProcess:
@@ -49,10 +49,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_tags(tmp_path: Path, tiny_clip
     assert "Usage: photobrain" in run(photobrain, "--help", cwd=work).stdout
     shown = json.loads(run(photobrain, "vocab", "show", "--json", cwd=work).stdout)
     assert shown["concepts"] > 1000  # the built-in vocabulary is in the wheel
-    library = tmp_path / "library"
-    library.mkdir()
-    for name in ("landscapes/boats at evening glow.jpg", "documents/coins.png"):
-        shutil.copy2(SAMPLES / name, library / Path(name).name)
+    library = sample_copies(tmp_path / "library", ["landscapes/boats at evening glow.jpg", "documents/coins.png"])
     out = run(photobrain, "tag", library, "--model", tiny_clip.config_path, "--pretrained", tiny_clip.checkpoint_path,
               "--threshold", "0.05", "--json", cwd=work)
     assert json.loads(out.stdout)["summary"]["tagged"] == 2

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, sample_copies
 
 import index.catalog
 import sidecar.cli
@@ -24,11 +24,7 @@ PHOTOS = ["landscapes/storm.jpg", "plants/red flower.jpg", "animals/nuthatch.jpg
 
 @pytest.fixture
 def library(tmp_path: Path) -> Path:
-    folder = tmp_path / "library"
-    folder.mkdir()
-    for name in PHOTOS:
-        shutil.copy2(SAMPLES / name, folder / Path(name).name)
-    return folder
+    return sample_copies(tmp_path / "library", PHOTOS)
 
 
 def photobrain(tmp_path: Path, tiny_clip, *args: str) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, sample_copies
 from fake_gemini import BAD_KEY, ENVIRONMENT, PER_DAY, RETRY_7S, FakeGemini, error, ok
 
 from index.catalog import Catalog
@@ -41,10 +41,7 @@ def fake(env, monkeypatch):
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
     """Four sample photos and an exact copy of the first (one image, two files)."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in PHOTOS:
-        shutil.copy2(SAMPLES / name, folder / Path(name).name)
+    folder = sample_copies(tmp_path / "photos", PHOTOS)
     shutil.copy2(SAMPLES / PHOTOS[0], folder / "nuthatch copy.jpg")
     return folder
 

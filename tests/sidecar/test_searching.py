@@ -219,12 +219,10 @@ def service(tagged, tiny_clip):
 
 
 def test_a_running_service_finds_photos_tagged_after_it_started(tmp_path, tiny_clip, tagged):
-    from conftest import SAMPLES
+    from conftest import SAMPLES, sample_copies
 
-    library = tmp_path / "library"
-    library.mkdir()
-    for name in ("plants/dandelions.jpg", "landscapes/forest stream.jpg", "people/astronaut.png"):
-        shutil.copy2(SAMPLES / name, library / Path(name).name)
+    library = sample_copies(tmp_path / "library",
+                            ["plants/dandelions.jpg", "landscapes/forest stream.jpg", "people/astronaut.png"])
     catalog = tmp_path / "catalog.db"
     options = TagOptions(paths=(library,), catalog=catalog, model=str(tiny_clip.config_path),
                          pretrained=str(tiny_clip.checkpoint_path), write="none", jobs=1)
