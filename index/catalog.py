@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -570,6 +571,49 @@ class Catalog:
         except QueryError:  # an expression FTS5 cannot parse matches nothing
             return []
         return [(decode_path(blob), digest, float(rank)) for blob, digest, rank in rows]
+
+    def with_keyword(self, paths: Iterable[Path], keyword: str) -> set[Path]:
+        """Those of ``paths`` whose own keywords or AI tags hold ``keyword`` (every word of it, stemmed)."""
+        words = re.findall(r"\w+", keyword.lower())
+        wanted = [encode_path(p) for p in paths]
+        if not words or not wanted:
+            return set()
+        expression = "{keywords tags} : (" + " AND ".join(f'"{w}"' for w in words) + ")"
+        found: set[Path] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            try:
+                rows = self.db.execute(
+                    "SELECT f.path FROM file_text JOIN files f ON f.id = file_text.rowid WHERE file_text MATCH ? "
+                    f"AND f.path IN ({','.join('?' * len(chunk))})", (expression, *chunk)).fetchall()
+            except QueryError:
+                return set()
+            found.update(decode_path(b) for (b,) in rows)
+        return found
+
+    def common_tags(self, sample: int = 200_000, limit: int = 300) -> list[tuple[str, int]]:
+        """The AI tags most often given (counted over at most ``sample`` tag rows: bounded on a huge catalog)."""
+        rows = self.db.execute("SELECT path, count(*) AS n FROM (SELECT path FROM tags WHERE implied = 0 LIMIT ?) "
+                               "GROUP BY path ORDER BY n DESC, path LIMIT ?", (sample, limit)).fetchall()
+        return [(str(p), int(n)) for p, n in rows]
+
+    def folders_under(self, root: Path, *, depth: int = 2, sample: int = 200_000) -> list[tuple[Path, int]]:
+        """Folders below ``root`` (down to ``depth`` levels) with their photo counts, over at most ``sample`` files."""
+        prefix = encode_path(root)
+        counts: dict[Path, int] = {}
+        rows = self.db.execute("SELECT path FROM files WHERE status = 'ok' AND path >= ? AND path < ? LIMIT ?",
+                               (prefix + b"/", prefix + b"0", sample))
+        for (blob,) in rows:
+            parts = decode_path(blob).relative_to(root).parts[:-1]
+            for level in range(1, min(depth, len(parts)) + 1):
+                folder = root.joinpath(*parts[:level])
+                counts[folder] = counts.get(folder, 0) + 1
+        return sorted(counts.items())
+
+    def image_info(self, digest: str) -> tuple[int, int, str] | None:
+        """(width, height, format) of an image, as decoded when it was tagged."""
+        row = self.db.execute("SELECT width, height, format FROM images WHERE hash = ?", (digest,)).fetchone()
+        return None if row is None else (int(row[0] or 0), int(row[1] or 0), str(row[2] or ""))
 
     def commit(self) -> None:
         self.db.commit()

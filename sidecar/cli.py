@@ -16,6 +16,7 @@ from .catalog_cli import register as register_catalog_commands
 from .cli_options import catalog_option, given
 from .cloud.cli import cloud_options
 from .cloud.cli import register as register_cloud_commands
+from .launcher_cli import register as register_launcher_commands
 from .output import json_text, shown
 from .search_cli import register as register_search_commands
 
@@ -80,6 +81,8 @@ def tag_options(func):
         click.option("--max-megapixels", type=click.FloatRange(1), default=250, show_default=True,
                      help="Refuse larger images (decompression-bomb guard)."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
+        click.option("--watch/--no-watch", default=True, show_default=True,
+                     help="Whether a running 'photobrain serve' tags photos that arrive in this library."),
         click.option("--forget-rejections", is_flag=True, help="Forget the AI tags you deleted in your photo manager "
                      "(in the files and the catalog), so they may be written again."),
     ]):
@@ -501,6 +504,7 @@ def _report_plain(path, reason: str, hint: str | None) -> None:
 
 register_search_commands(cli)
 register_catalog_commands(cli)
+register_launcher_commands(cli)
 register_cloud_commands(cli)
 
 

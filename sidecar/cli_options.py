@@ -14,7 +14,7 @@ def catalog_option(help_text: str = "The catalog database. [default: the one hol
 
 #: the settings a flag may give (click's parameter names are the settings' names)
 SETTING_FLAGS = ("model", "pretrained", "write", "sidecar_name", "keyword_root", "vocab", "threshold", "max_tags", "jobs",
-                 "catalog", "keep_mtime", "max_megapixels", "brain", "cloud_model", "max_cost")
+                 "catalog", "keep_mtime", "max_megapixels", "brain", "cloud_model", "max_cost", "watch")
 
 
 def given(ctx: click.Context) -> dict:

@@ -24,7 +24,7 @@ from xmp import is_image
 from xmp.errors import PhotobrainError
 
 from .places import data_dir
-from .settings import PROFILE_KEYS, WHERE_KEYS, Config, Settings, home_catalog, profile_changes, resolve_settings
+from .settings import PROFILE_KEYS, WHERE_KEYS, Config, Settings, home_catalog, profile_changes, recorded, resolve_settings
 
 MOVE_SAMPLE = 8  # files of a folder hashed to recognise a library that moved there
 
@@ -250,7 +250,7 @@ def _plan(catalog: Path, root: Path, paths: tuple[Path, ...], libraries: list[Li
     base = existing.profile if existing else None
     if existing is None:
         absorbed = [lib for lib in libraries if lib.root != root and is_within(lib.root, root)]
-        profiles = {json.dumps({k: lib.profile.get(k) for k in PROFILE_KEYS}, sort_keys=True) for lib in absorbed}
+        profiles = {json.dumps({k: recorded(lib.profile, k) for k in PROFILE_KEYS}, sort_keys=True) for lib in absorbed}
         if len(profiles) == 1:  # a folder around libraries tagged alike is tagged as they are
             base = absorbed[0].profile
         elif not absorbed:

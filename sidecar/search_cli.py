@@ -178,21 +178,32 @@ def register(cli: click.Group) -> None:
 
     @cli.command("serve")
     @click.argument("path", required=False, type=click.Path(path_type=Path))
+    @click.option("--status", "show_status", is_flag=True, help="Say whether it runs (exit 3 when not), and how.")
+    @click.option("--stop", is_flag=True, help="Stop the running service.")
+    @click.option("--watch/--no-watch", default=True, show_default=True,
+                  help="Tag photos that arrive in the catalog's libraries (each library can opt out: tag --no-watch).")
     @click.option("--idle-unload", type=click.FloatRange(0), default=900, show_default=True, metavar="SECONDS",
                   help="Give the text model's memory back after this long without a query (0: never); "
                   "the next query loads it again in well under a second.")
+    @click.option("--thumbnail-cache", type=click.IntRange(1), default=500, show_default=True, metavar="MB",
+                  help="Size limit of the launcher's thumbnail cache (least recently shown go first).")
     @common
     @click.pass_context
-    def serve_command(ctx, path, idle_unload, catalog, model, pretrained) -> None:
-        """Keep the model and index warm for search and similar (loopback only, token-protected).
+    def serve_command(ctx, path, show_status, stop, watch, idle_unload, thumbnail_cache, catalog, model,
+                      pretrained) -> None:
+        """Keep the model and index warm for search, similar and the launcher page (loopback only, token- or
+        cookie-protected), and tag photos that arrive in the libraries.
 
         PATH (a photo or folder of a library) picks the catalog and model; without it, the catalog's most
         recently tagged library does. The service never loads torch: text queries run on the model's
         ONNX text tower, and a photo from outside the catalog is embedded in a child process that ends
-        a minute after use.
+        a minute after use; background tagging runs 'photobrain tag' in batches at low priority.
         """
         from .service import serve, service_file
 
+        if show_status or stop:
+            _status_or_stop(ctx, path, stop)
+            return
         settings = _settings(ctx, Path(path) if path else None, must_be_in_library=True)
 
         def ready(info: dict) -> None:
@@ -200,7 +211,36 @@ def register(cli: click.Group) -> None:
                        f"(token in {service_file(settings.catalog)}); Ctrl-C to stop", err=True)
 
         serve(settings, ready=ready, log=lambda m: click.echo(m, err=True), idle_unload=idle_unload or None,
-              default_model=model is None and pretrained is None)
+              default_model=model is None and pretrained is None, watch=watch,
+              thumbnail_limit=thumbnail_cache * 1000 * 1000)
+
+    def _status_or_stop(ctx: click.Context, path: Path | None, stop: bool) -> None:
+        import sys
+
+        from . import lifecycle
+        from .settings import home_catalog
+
+        catalog = _settings(ctx, Path(path)).catalog if path else home_catalog(given(ctx).get("catalog"),
+                                                                                ctx.obj.config)
+        if stop:
+            pid = lifecycle.stop(catalog)
+            click.echo(f"stopped the service for {catalog} (process {pid})" if pid else
+                       f"no service runs for {catalog}")
+            return
+        found = lifecycle.running(catalog)
+        if found is None:
+            click.echo(f"not running for {catalog} ('photobrain serve' or 'photobrain launcher' starts it)")
+            sys.exit(3)
+        status = found["status"]
+        watch = status.get("watch") or {}
+        click.echo(f"running  process {found['pid']} on 127.0.0.1:{found['port']} for {found['catalog']}")
+        click.echo(f"model    {status.get('model')}: {status.get('index')} index of {status.get('images')} images")
+        click.echo(f"memory   {status.get('memory_mb', '?')} MB now, up {_duration(status.get('uptime', 0))}"
+                   + (f"; log {found['log']}" if found.get("log") else ""))
+        roots = watch.get("watching") or []
+        click.echo(f"watching {len(roots)} librar{'y' if len(roots) == 1 else 'ies'}: {watch.get('pending', 0)} "
+                   f"pending, {watch.get('tagging', 0)} being tagged, {watch.get('tagged', 0)} tagged since start"
+                   if roots else "watching no library (serve --no-watch, or every library has tag --no-watch)")
 
     @cli.command("libraries")
     @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable list.")
@@ -264,6 +304,11 @@ def _library_line(library: dict) -> str:
             f"{p.get('model_label') or p.get('model')}, write {p['write']}, sidecars {p['sidecar_name']}, "
             f"root {p['keyword_root']!r}, threshold {p['threshold']:g}, max {p['max_tags']} tags, "
             f"brain {p['brain']}, vocabulary {p.get('vocab') or 'built-in'}; last run {last}")
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds) // 60
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min" if minutes else f"{int(seconds)} s"
 
 
 def _size(count: int) -> str:

@@ -25,7 +25,7 @@ slow clients connected, so no web framework is needed.
 """
 from __future__ import annotations
 
-import hmac
+import html
 import json
 import math
 import os
@@ -33,22 +33,28 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from index.search import Hit, Searcher, SearchResult
 from xmp.errors import PhotobrainError
 
+from .launcher.access import Access
+from .launcher.desktop import Desktop
+from .launcher.site import Site
+from .launcher.thumbs import DEFAULT_LIMIT as DEFAULT_THUMBNAIL_LIMIT
 from .output import json_text
 from .quick import post, read_service, service_file
 from .searching import SearchSettings, index_refresher, open_with_models
 
-LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 MAX_CONNECTIONS = 64      # connections served at once; each is a thread
 REQUEST_SECONDS = 10.0    # to send a whole request (headers and body)
 MAX_BODY = 64 * 1024      # bytes: a query and a few options
+MAX_UPLOAD = 200 << 20    # bytes: an image dropped onto the launcher page
 MAX_QUERY = 1000          # characters of a text query
 MAX_RESULTS = 1000
 
@@ -96,23 +102,39 @@ DEFAULT_IDLE_UNLOAD = 900.0  # seconds without a query after which the text mode
 
 def serve(settings: SearchSettings, *, port: int = 0, ready: Callable[[dict], None] = lambda info: None,
           log: Callable[[str], None] = lambda m: None, idle_unload: float | None = DEFAULT_IDLE_UNLOAD,
-          default_model: bool = False) -> None:
+          default_model: bool = False, watch: bool = False, thumbnail_limit: int = DEFAULT_THUMBNAIL_LIMIT,
+          desktop: Desktop | None = None) -> None:
     """Run the search service until SIGINT/SIGTERM. Loads the text model first, so the first query is warm too.
 
     torch never enters this process (see ``searching.Models``): the text tower runs on ONNX Runtime and an
     unknown file's image embedding in a child process. ``idle_unload``: seconds without a query after which
     the text model is given back (None: kept). ``default_model``: the model is the library's own (no
     --model/--pretrained), so a client that names none may be answered without reading the catalog.
+    ``watch``: tag photos that arrive in the catalog's libraries (``watch.Watcher``). The launcher page and
+    its thumbnails (at most ``thumbnail_limit`` bytes in the cache) are served too (``launcher.site``).
     """
+    from .launcher.site import Site
+    from .launcher.thumbs import Thumbnails
+    from .places import cache_dir
+
     searcher, models = open_with_models(settings, log=log, resident=True)
     models.embed_text("warm up")  # load the text model and run it once
-    token = secrets.token_urlsafe(32)
     server = _Server(("127.0.0.1", port), BaseHTTPRequestHandler)
-    server.RequestHandlerClass = _handler(searcher, token, settings, server.server_address[1],
-                                          index_refresher(searcher), default_model)
-    info = {"pid": os.getpid(), "port": server.server_address[1], "token": token,
+    access = Access(server.server_address[1])
+    lock = threading.Lock()  # the model, the index and the catalog connection answer one query at a time
+    refresh = index_refresher(searcher)
+    watcher = None
+    if watch:
+        from .watch import Watcher
+
+        watcher = Watcher(settings.catalog, log=log)
+    site = Site(searcher, lock, refresh, Thumbnails(cache_dir() / "thumbs", limit=thumbnail_limit),
+                desktop=desktop, pending=watcher.state if watcher else lambda: {"watching": []})
+    server.RequestHandlerClass = _handler(searcher, access, settings, site, refresh, lock, default_model)
+    info = {"pid": os.getpid(), "port": access.port, "token": access.token,
             "catalog": str(Path(os.path.abspath(settings.catalog))), "model": settings.model,
-            "pretrained": settings.pretrained, "default_model": default_model}
+            "pretrained": settings.pretrained, "default_model": default_model,
+            "log": os.environ.get("PHOTOBRAIN_SERVICE_LOG")}
     path = service_file(settings.catalog)
     _write_private(path, info)
 
@@ -130,12 +152,16 @@ def serve(settings: SearchSettings, *, port: int = 0, ready: Callable[[dict], No
 
     threading.Thread(target=keep_house, daemon=True, name="photobrain-idle").start()
     try:
+        if watcher is not None:
+            watcher.start()
         ready(info)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         housekeeping.set()
+        if watcher is not None:
+            watcher.stop()
         server.server_close()
         models.close()
         try:
@@ -155,23 +181,24 @@ def _write_private(path: Path, info: dict) -> None:
 
 
 def refusal(client: str, headers, port: int, token: str) -> tuple[int, str] | None:
-    """Why a request must be refused (status, reason), or None when it may be answered."""
-    if client not in LOOPBACK:
-        return 403, "only this machine may ask"
-    if headers.get("Origin") is not None:
-        return 403, "requests from web pages are not accepted"
-    if headers.get("Host") not in (f"127.0.0.1:{port}", f"localhost:{port}"):
-        return 403, "unexpected Host header"
-    supplied = headers.get("Authorization") or ""
-    if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
-        return 401, "missing or wrong token"
-    return None
+    """Why a command-line request must be refused (status, reason), or None (see ``launcher.access``)."""
+    return Access(port, token).refusal(client, headers)
 
 
-def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int,
-             refresh: Callable[[], None], default_model: bool = False) -> type[BaseHTTPRequestHandler]:
-    lock = threading.Lock()  # the model, the index and the catalog connection answer one query at a time
+SECURITY_HEADERS = {
+    # the page may load and ask nothing but the service itself; no frame may hold it
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+                               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+    "Cross-Origin-Resource-Policy": "same-origin", "Cross-Origin-Opener-Policy": "same-origin",
+}
+PAGES = ("/", "/similar")  # what a browser opens; answered with a page that says how to get in when refused
+SIGN_IN_AGAIN = ("<!doctype html><meta charset=utf-8><title>photobrain</title><p>{reason}.</p>"
+                 "<p>Open photobrain from its menu entry, or run <code>photobrain launcher</code>.</p>")
 
+
+def _handler(searcher: Searcher, access: Access, settings: SearchSettings, site: Site,
+             refresh: Callable[[], None], lock: threading.Lock, default_model: bool = False) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "photobrain"
         timeout = REQUEST_SECONDS  # on every read of the socket: an idle connection is closed
@@ -199,44 +226,90 @@ def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int
         def log_message(self, format, *args) -> None:  # quiet: results are the client's business
             pass
 
-        def _reply(self, status: int, body: dict) -> None:
-            data = json_text(body, indent=None).encode("utf-8")
+        def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("Connection", "close")
+                for name, value in {"Cache-Control": "no-store", **SECURITY_HEADERS, **(headers or {})}.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
             except OSError:  # the client went away
                 pass
 
-        def _allowed(self) -> bool:
-            refused = refusal(str(self.client_address[0]), self.headers, port, token)
-            if refused:
-                self._reply(refused[0], {"error": refused[1]})
+        def _reply(self, status: int, body: dict) -> None:
+            self._send(status, json_text(body, indent=None).encode("utf-8"), "application/json")
+
+        def _refused(self, path: str, **kind) -> bool:
+            refused = access.refusal(str(self.client_address[0]), self.headers, **kind)
+            if refused is None:
                 return False
+            if self.command == "GET" and path in PAGES:
+                page = SIGN_IN_AGAIN.format(reason=html.escape(refused[1][:1].upper() + refused[1][1:]))
+                self._send(refused[0], page.encode(), "text/html; charset=utf-8")
+            else:
+                self._reply(refused[0], {"error": refused[1]})
             return True
 
         def do_GET(self) -> None:
             self._cutoff.cancel()
-            if not self._allowed():
+            url = urlsplit(self.path)
+            if url.path == "/login":
+                self._login(parse_qs(url.query))
                 return
-            if self.path != "/status":
-                self._reply(404, {"error": "unknown endpoint"})
+            if self._refused(url.path):
                 return
-            with lock:
-                self._reply(200, {"model": searcher.model_label, "index": searcher.index.info.kind,
-                                  "images": searcher.index.info.count})
+            if url.path == "/status":
+                with lock:
+                    self._reply(200, {"model": searcher.model_label, "index": searcher.index.info.kind,
+                                      "images": searcher.index.info.count, "pid": os.getpid(),
+                                      "memory_mb": _resident_mb(), "uptime": round(time.monotonic() - STARTED),
+                                      "watch": site.pending()})
+                return
+            reply = site.get(url.path, parse_qs(url.query, keep_blank_values=True))
+            self._send(reply.status, reply.body, reply.content_type, reply.headers)
+
+        do_HEAD = do_GET
+
+        def _login(self, query: dict[str, list[str]]) -> None:
+            """Exchange a one-time code for the page's cookie and go on to the page (``next``, on this service)."""
+            if self._refused("/", login=True):
+                return
+            session = access.redeem((query.get("code") or [""])[-1])
+            if session is None:
+                page = SIGN_IN_AGAIN.format(reason="This sign-in address was used already or has expired")
+                self._send(403, page.encode(), "text/html; charset=utf-8")
+                return
+            target = (query.get("next") or ["/"])[-1]
+            if not target.startswith("/") or target.startswith(("//", "/\\")):
+                target = "/"
+            self._send(303, b"", "text/plain", {"Location": target, "Set-Cookie": access.set_cookie(session)})
 
         def do_POST(self) -> None:
+            path = urlsplit(self.path).path
             try:
-                if not self._allowed():
+                if self._refused(path, changes_state=True):
                     return
-                if self.path not in ("/search", "/similar"):
+                if path == "/login-code":
+                    if access.who(self.headers) != "token":
+                        self._reply(403, {"error": "only a client holding the token file may ask for a sign-in address"})
+                        return
+                    code = access.new_code()
+                    self._reply(200, {"code": code, "url": f"http://127.0.0.1:{access.port}/login?code={code}"})
+                    return
+                if path.startswith("/api/"):
+                    body = read_body(self.headers, self.rfile, MAX_UPLOAD if path == "/api/similar-image" else MAX_BODY)
+                    self._cutoff.cancel()
+                    reply = site.post(path, body, self.headers)
+                    self._send(reply.status, reply.body, reply.content_type, reply.headers)
+                    return
+                if path not in ("/search", "/similar"):
                     self._reply(404, {"error": "unknown endpoint"})
                     return
-                request = parse_request(self.path, self.headers, self.rfile)
+                request = parse_request(path, self.headers, self.rfile)
             except BadRequest as exc:
                 self._reply(exc.status, {"error": str(exc)})
                 return
@@ -250,7 +323,7 @@ def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int
             try:
                 with lock:
                     refresh()  # a tag run since the last request replaced the index: answer from the new one
-                    result = answer(searcher, self.path, request)
+                    result = answer(searcher, path, request)
             except PhotobrainError as exc:
                 self._reply(422, {"error": exc.reason, "path": exc.path, "hint": exc.hint})
                 return
@@ -259,8 +332,20 @@ def _handler(searcher: Searcher, token: str, settings: SearchSettings, port: int
     return Handler
 
 
-def parse_request(endpoint: str, headers, body) -> dict[str, Any]:
-    """The checked request of a POST to ``endpoint``; raises :class:`BadRequest` with the reason."""
+STARTED = time.monotonic()
+
+
+def _resident_mb() -> int | None:
+    """This process's resident memory now, in MB (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return round(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def read_body(headers, body, limit: int) -> bytes:
+    """A request's body, whole, at most ``limit`` bytes; raises :class:`BadRequest` with the reason."""
     length_header = headers.get("Content-Length")
     if length_header is None:
         raise BadRequest("a Content-Length header is needed", 411)
@@ -270,14 +355,20 @@ def parse_request(endpoint: str, headers, body) -> dict[str, Any]:
         raise BadRequest("Content-Length is not a number") from None
     if length < 0:
         raise BadRequest("Content-Length is negative")
-    if length > MAX_BODY:
-        raise BadRequest(f"the request body is over {MAX_BODY} bytes", 413)
+    if length > limit:
+        raise BadRequest(f"the request body is over {limit} bytes", 413)
     try:
         data = body.read(length)
     except (OSError, TimeoutError):
         raise BadRequest("the request body did not arrive in time", 408) from None
     if len(data) < length:
         raise BadRequest("the request body is shorter than its Content-Length")
+    return data
+
+
+def parse_request(endpoint: str, headers, body) -> dict[str, Any]:
+    """The checked request of a POST to ``endpoint``; raises :class:`BadRequest` with the reason."""
+    data = read_body(headers, body, MAX_BODY)
     try:
         request = json.loads(data or b"{}", parse_constant=_no_constant)
     except RecursionError:

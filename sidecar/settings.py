@@ -27,7 +27,9 @@ SIDECAR_NAMES = ("ext", "base", "both")
 
 #: what a library's profile records: how the library is tagged
 PROFILE_KEYS = ("model", "pretrained", "brain", "cloud_model", "write", "sidecar_name", "keyword_root", "threshold",
-                "max_tags", "vocab")
+                "max_tags", "vocab", "watch")
+#: what a profile recorded before a key existed means (``watch``: a resident service tags new photos)
+PROFILE_DEFAULTS = {"watch": True}
 #: where the tags live: changing one of these moves every tag of the library (a migration)
 WHERE_KEYS = ("write", "sidecar_name", "keyword_root")
 #: the config file's names for settings whose name differs (``root`` is the keyword root, as the flag --root)
@@ -76,7 +78,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "write": _choice(WRITE_MODES), "sidecar_name": _choice(SIDECAR_NAMES), "keyword_root": _text,
     "threshold": _number(0, 1, float), "max_tags": _number(0, None, int), "vocab": _text,
     "jobs": _number(1, None, int), "keep_mtime": _flag, "max_megapixels": _number(1, None, float),
-    "max_cost": _number(0, None, float), "catalog": _text,
+    "max_cost": _number(0, None, float), "catalog": _text, "watch": _flag,
     "gemini_api_key": _text, "gemini_price": _price, "cloud_jobs": _number(1, None, int),
 }
 
@@ -141,6 +143,7 @@ class Settings:
     threshold: float = 0.5
     max_tags: int = 10
     vocab: Path | None = None
+    watch: bool = True  # a running 'photobrain serve' tags photos that arrive in the library
     jobs: int | None = None
     keep_mtime: bool = False
     max_megapixels: float = 250
@@ -195,7 +198,8 @@ def resolve_settings(flags: Mapping[str, Any], profile: Mapping[str, Any] | None
     default. The model and its weights are one choice: they come together from the first of these that names either.
     """
     layers: list[tuple[str, Mapping[str, Any]]] = [("flag", {k: v for k, v in flags.items() if v is not None}),
-                                                     ("library", profile or {}), ("config", config.data)]
+                                                     ("library", {**PROFILE_DEFAULTS, **profile} if profile else {}),
+                                                     ("config", config.data)]
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for name, layer in layers:
@@ -223,4 +227,9 @@ def profile_changes(before: Mapping[str, Any] | None, settings: Settings) -> dic
     if before is None:
         return {}
     now = settings.profile_values()
-    return {key: (before.get(key), now[key]) for key in PROFILE_KEYS if before.get(key) != now[key]}
+    return {key: (recorded(before, key), now[key]) for key in PROFILE_KEYS if recorded(before, key) != now[key]}
+
+
+def recorded(profile: Mapping[str, Any], key: str) -> Any:
+    """A profile's value for ``key``; for a key added after the profile was recorded, what it meant then."""
+    return profile.get(key, PROFILE_DEFAULTS.get(key))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["launcher_desk"]  # the launcher's desktop and browser fixtures
 
 
 def pristine_samples() -> Path:

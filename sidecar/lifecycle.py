@@ -1,0 +1,117 @@
+"""The resident service's life cycle from outside: is it running, start it detached, stop it, sign a browser in.
+
+Torch-, numpy- and catalog-free like ``quick``: ``photobrain launcher`` on a warm service takes a fraction of a
+second. A service started here runs in its own session (closing the terminal does not end it) and logs to
+``serve.log`` in photobrain's data folder.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from xmp.errors import PhotobrainError
+
+from .quick import read_service, service_file
+
+START_SECONDS = 300.0  # a first start may prepare the model's text tower (about 15 s) on a slow disk
+
+
+def ask(info: dict, method: str, path: str, *, timeout: float = 5.0) -> dict | None:
+    """A running service's JSON answer (with the token), or None when it does not answer."""
+    connection = http.client.HTTPConnection("127.0.0.1", int(info["port"]), timeout=timeout)
+    try:
+        connection.request(method, path, body=b"" if method == "POST" else None,
+                           headers={"Authorization": f"Bearer {info['token']}", "Content-Length": "0"})
+        response = connection.getresponse()
+        answer = json.loads(response.read() or b"{}")
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    finally:
+        connection.close()
+    return answer if response.status == 200 and isinstance(answer, dict) else None
+
+
+def running(catalog: Path) -> dict | None:
+    """The service file of the catalog's running service, with its ``/status`` answer under ``status``."""
+    info = read_service(catalog)
+    if info is None:
+        return None
+    status = ask(info, "GET", "/status")
+    if status is None or status.get("pid") not in (None, info.get("pid")):
+        return None
+    return {**info, "status": status}
+
+
+def log_file() -> Path:
+    from .places import data_dir
+
+    return data_dir() / "serve.log"
+
+
+def start(catalog: Path, *, extra: list[str] | None = None, wait: float = START_SECONDS) -> dict:
+    """Start ``photobrain serve`` for ``catalog`` detached and wait until it answers; what ``running`` says."""
+    log = log_file()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "sidecar", "serve", "--catalog", str(catalog), *(extra or [])]
+    with open(log, "ab") as out:
+        out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+        out.flush()
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                   start_new_session=True, env={**os.environ, "PHOTOBRAIN_SERVICE_LOG": str(log)})
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise PhotobrainError(catalog, f"the service did not start: {_last_error(log)}",
+                                  f"see {log}; 'photobrain serve' in a terminal shows the same")
+        info = read_service(catalog)
+        if info is not None and info.get("pid") == process.pid:
+            found = running(catalog)
+            if found is not None:
+                return found
+        time.sleep(0.1)
+    process.terminate()
+    raise PhotobrainError(catalog, f"the service did not answer within {wait:.0f} s", f"see {log}")
+
+
+def _last_error(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["it ended without a word"])[-1].removeprefix("error: ")
+
+
+def stop(catalog: Path, *, wait: float = 15.0) -> int | None:
+    """Stop the catalog's running service (SIGTERM, as Ctrl-C); its process id, or None when none ran."""
+    found = running(catalog)
+    if found is None:
+        return None
+    pid = int(found["pid"])
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return None
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and service_file(catalog).exists():
+        time.sleep(0.1)
+    if service_file(catalog).exists():
+        raise PhotobrainError(catalog, f"the service (process {pid}) did not stop within {wait:.0f} s",
+                              f"end it with 'kill {pid}'")
+    return pid
+
+
+def sign_in_url(info: dict, target: str = "/") -> str:
+    """A one-time address that signs the browser in and shows ``target`` (a path on the service)."""
+    answer = ask(info, "POST", "/login-code")
+    if answer is None or "url" not in answer:
+        raise PhotobrainError(service_file(Path(info["catalog"])), "the service did not hand out a sign-in address",
+                              "stop it with 'photobrain serve --stop' and run this again")
+    return f"{answer['url']}&next={quote(target, safe='')}"

@@ -1,0 +1,217 @@
+"""Background tagging: photos that arrive in a library are tagged by the resident service, as they settle.
+
+The service watches every library root of its catalog (watchdog: inotify, FSEvents or
+ReadDirectoryChangesW) unless the library's profile says ``watch: false`` (``photobrain tag FOLDER
+--no-watch``). A file event only marks the file pending; a file is tagged once its size and mtime have
+stayed the same for ``settle`` seconds (a card reader copies slowly), in batches of at most ``batch``
+files, each batch one ``photobrain tag`` process at low priority (``nice``, one worker), so a burst of
+10,000 files is a handful of processes, never one per file, and torch never enters the service. A moved
+or renamed file is recognised by its content hash in the catalog: the tag run records it as ``moved`` and
+embeds nothing. The service's own embedded writes (which change the image file) are not taken for new
+arrivals: after a batch, a file that is as the batch left it is not queued again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import FileSystemEventHandler
+
+from xmp.formats import is_image
+
+SETTLE_SECONDS = 5.0   # a file must keep its size and mtime this long before it is tagged
+BATCH = 500            # files per tag process (a command line of ~100 KB at most)
+CHECK_SECONDS = 1.0    # how often pending files are looked at
+HISTORY = 20           # batches remembered for status
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns) if os.path.isfile(path) else None
+
+
+class Watcher:
+    """Watches a catalog's libraries and tags what arrives; ``state()`` says what is pending."""
+
+    def __init__(self, catalog: Path, *, log: Callable[[str], None] = lambda m: None, settle: float = SETTLE_SECONDS,
+                 batch: int = BATCH, command: list[str] | None = None):
+        self.catalog, self.log, self.settle, self.batch = Path(catalog), log, settle, batch
+        # the photobrain command the batches run (this interpreter's, so a venv's photobrain tags)
+        self.command = command or [sys.executable, "-m", "sidecar"]
+        self.roots: list[Path] = []
+        self._pending: dict[Path, tuple[float, tuple[int, int] | None]] = {}  # path -> (last event, last stamp seen)
+        self._after_run: dict[Path, tuple[int, int]] = {}  # how our own batches left their files
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._tagging = 0
+        self._tagged = 0
+        self._history: deque[dict] = deque(maxlen=HISTORY)
+        self._observer: Any = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        from watchdog.observers import Observer
+
+        self.roots = self._watched_roots()
+        observer = Observer()
+        handler = _Events(self)
+        for root in self.roots:
+            observer.schedule(handler, str(root), recursive=True)
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="photobrain-watch")
+        self._thread.start()
+        if self.roots:
+            self.log(f"photobrain serve: watching {len(self.roots)} librar{'y' if len(self.roots) == 1 else 'ies'} "
+                     "for new photos")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _watched_roots(self) -> list[Path]:
+        from index.catalog import Catalog
+
+        catalog = Catalog.open_readonly(self.catalog)
+        if catalog is None:
+            return []
+        try:
+            libraries = catalog.libraries()
+        finally:
+            catalog.close()
+        return [lib.root for lib in libraries if lib.profile.get("watch", True) is not False and lib.root.is_dir()]
+
+    # -- events (watchdog's thread) ---------------------------------------------------------------
+
+    def arrived(self, path: Path) -> None:
+        """A file event (created, written, moved here): the file is pending, a folder's photos are."""
+        if path.is_dir():
+            from .files import iter_images
+
+            for found in iter_images([path]):
+                self.arrived(found)
+            return
+        if not is_image(path) or path.name.startswith("."):
+            return
+        with self._lock:
+            self._pending[path] = (time.monotonic(), self._pending.get(path, (0.0, None))[1])
+
+    # -- batches (the watcher's own thread) -------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.wait(CHECK_SECONDS):
+            ready = self._settled()
+            for start in range(0, len(ready), self.batch):
+                if self._stop.is_set():
+                    return
+                self._run(ready[start:start + self.batch])
+
+    def _settled(self) -> list[Path]:
+        """Pending files whose size and mtime have not moved for ``settle`` seconds (taken off the queue)."""
+        now = time.monotonic()
+        ready = []
+        with self._lock:
+            for path, (event, seen) in list(self._pending.items()):
+                stamp = _stamp(path)
+                if stamp is None:  # gone again (a temporary file, moved on)
+                    del self._pending[path]
+                elif stamp != seen:
+                    self._pending[path] = (now, stamp)  # still growing: wait a full settle time from now
+                elif now - event >= self.settle:
+                    del self._pending[path]
+                    if self._after_run.get(path) != stamp:  # not our own write seen again
+                        ready.append(path)
+            self._tagging = len(ready)
+        return sorted(ready)
+
+    def _run(self, paths: list[Path]) -> None:
+        started = time.monotonic()
+        self.log(f"photobrain serve: tagging {len(paths)} new photo(s) in the background")
+        command = [*self.command, "tag", "--catalog", str(self.catalog), "--jobs", "1", "--json", *map(str, paths)]
+        entry: dict = {"files": [str(p) for p in paths], "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                  preexec_fn=_lower_priority if os.name == "posix" else None)
+            entry.update(_outcome(done.stdout), exit=done.returncode)
+            if done.returncode not in (0, 1):
+                entry["error"] = (done.stderr.strip().splitlines() or ["the tag run failed"])[-1]
+                self.log(f"photobrain serve: background tagging failed: {entry['error']}")
+        except OSError as exc:
+            entry.update(exit=None, error=str(exc))
+        entry["seconds"] = round(time.monotonic() - started, 2)
+        with self._lock:
+            for path in paths:
+                stamp = _stamp(path)
+                if stamp is not None:
+                    self._after_run[path] = stamp
+            if len(self._after_run) > 100_000:
+                self._after_run.clear()
+            self._tagging = max(0, self._tagging - len(paths))
+            self._tagged += len(paths)
+            self._history.append(entry)
+
+    # -- what status shows ------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        with self._lock:
+            return {"watching": [str(r) for r in self.roots], "pending": len(self._pending), "tagging": self._tagging,
+                    "tagged": self._tagged, "batches": list(self._history)}
+
+
+def _outcome(stdout: str) -> dict:
+    """What a batch's ``tag --json`` reported: its counts, embedded images and each file's status."""
+    try:
+        data = json.loads(stdout)
+    except ValueError:
+        return {}
+    runs = data.get("libraries", [data]) if isinstance(data, dict) else []
+    summary: dict[str, int] = {}
+    statuses: dict[str, str] = {}
+    embedded = 0
+    for run in runs:
+        for key, count in (run.get("summary") or {}).items():
+            summary[key] = summary.get(key, 0) + int(count)
+        embedded += int(run.get("embedded") or 0)
+        for entry in run.get("files") or []:
+            statuses[entry.get("path")] = entry.get("status")
+    return {"summary": summary, "embedded": embedded, "statuses": statuses}
+
+
+def _lower_priority() -> None:  # in the child, before it runs: the user's own work comes first
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+
+
+class _Events(FileSystemEventHandler):
+    """watchdog's callbacks, reduced to "this path arrived" (a folder: when it was created or moved here)."""
+
+    def __init__(self, watcher: Watcher):
+        super().__init__()
+        self.watcher = watcher
+
+    def dispatch(self, event) -> None:
+        kind = event.event_type
+        if kind == "moved":
+            self.watcher.arrived(Path(os.fsdecode(event.dest_path)))
+        elif kind == "created" or (kind in ("modified", "closed") and not event.is_directory):
+            self.watcher.arrived(Path(os.fsdecode(event.src_path)))
