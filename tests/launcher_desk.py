@@ -64,7 +64,7 @@ class Desk:
             return error.code, dict(error.headers), error.read()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def desk(tmp_path_factory, tiny_clip_prepared):
     """samples/ tagged (sidecars) with the tiny model, a user keyword on one photo, and the service running."""
     from conftest import SAMPLES
@@ -98,7 +98,7 @@ def desk(tmp_path_factory, tiny_clip_prepared):
     desk.photobrain("serve", "--stop")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium(tmp_path_factory):
     """Headless Chromium (Debian's, through its chromium-driver), recording every request the page makes."""
     from selenium import webdriver
