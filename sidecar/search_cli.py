@@ -141,8 +141,14 @@ def register(cli: click.Group) -> None:
         """Libraries, counts, models, search indexes, sizes on disk and the last run (of PATH's catalog)."""
         from index.status import library_status
 
+        from .lifecycle import running
+
         settings = _settings(ctx, Path(path) if path else None)
         report = library_status(settings.catalog)
+        service = running(settings.catalog)
+        report["service"] = None if service is None else {
+            "pid": service["pid"], "port": service["port"], "memory_mb": service["status"].get("memory_mb"),
+            "watch": service["status"].get("watch") or {}}
         if as_json:
             click.echo(json_text(report))
         else:
@@ -170,6 +176,13 @@ def register(cli: click.Group) -> None:
                        "(stored here; 'photobrain privacy' shows what was sent)")
         for library in report["libraries"]:
             click.echo(_library_line(library))
+        service = report["service"]
+        if service:
+            watch = service["watch"]
+            roots = watch.get("watching") or []
+            click.echo(f"service  running (process {service['pid']}, {service['memory_mb']} MB): "
+                       + (f"watching {len(roots)} librar{'y' if len(roots) == 1 else 'ies'}, {watch.get('pending', 0)} "
+                          f"new photo(s) pending, {watch.get('tagging', 0)} being tagged" if roots else "watching nothing"))
         last = report["last_run"]
         if last:
             summary = ", ".join(f"{name} {count}" for name, count in (last["summary"] or {}).items())
