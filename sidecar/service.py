@@ -3,14 +3,17 @@
 The service listens on 127.0.0.1 on a random port. Beside the catalog it
 writes ``<catalog>.service.json`` (readable by the user only: mode 0600)
 with the port, its process id and a random token. Every request must carry
-``Authorization: Bearer <token>``; requests from any address but loopback,
-with a ``Host`` other than ``127.0.0.1:<port>``/``localhost:<port>`` (DNS
-rebinding), or with any ``Origin`` header (a web page) are refused.
+``Authorization: Bearer <token>``, or the launcher page's session cookie
+(``launcher/access.py``: how a browser gets one, and what is refused
+whatever is presented: other addresses, a foreign ``Host``, another page's
+``Origin``).
 
 API (JSON in, JSON out): ``POST /search`` ``{"query", "n", "in", "cutoff"}``,
-``POST /similar`` ``{"path", "n", "in", "cutoff"}``, ``GET /status``.
+``POST /similar`` ``{"path", "n", "in", "cutoff"}``, ``GET /status``,
+``POST /login-code``; the launcher page and its endpoints (``launcher/site.py``).
 ``search`` and ``similar`` on the command line use the service when it runs
-for the same catalog and model, and work in-process otherwise.
+for the same catalog and model, and work in-process otherwise. With ``watch``
+it also tags photos that arrive in the libraries (``watch.py``).
 
 No local process can stall it: each connection has its own thread (at most
 ``MAX_CONNECTIONS``; more are answered 503 at once), a request must arrive

@@ -7,8 +7,8 @@ stayed the same for ``settle`` seconds (a card reader copies slowly), in batches
 files, each batch one ``photobrain tag`` process at low priority (``nice``, one worker), so a burst of
 10,000 files is a handful of processes, never one per file, and torch never enters the service. A moved
 or renamed file is recognised by its content hash in the catalog: the tag run records it as ``moved`` and
-embeds nothing. The service's own embedded writes (which change the image file) are not taken for new
-arrivals: after a batch, a file that is as the batch left it is not queued again.
+embeds nothing. A tag run's own embedded writes (which change the image file) are not taken for new
+arrivals: a settled file the catalog already holds as it is now (size, mtime, ctime, inode) is left alone.
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ SETTLE_SECONDS = 5.0   # a file must keep its size and mtime this long before it
 BATCH = 500            # files per tag process (a command line of ~100 KB at most)
 CHECK_SECONDS = 1.0    # how often pending files are looked at
 HISTORY = 20           # batches remembered for status
+LIBRARIES_SECONDS = 30.0  # how often the catalog's list of libraries is read again (one tagged meanwhile)
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -45,13 +46,13 @@ class Watcher:
     """Watches a catalog's libraries and tags what arrives; ``state()`` says what is pending."""
 
     def __init__(self, catalog: Path, *, log: Callable[[str], None] = lambda m: None, settle: float = SETTLE_SECONDS,
-                 batch: int = BATCH, command: list[str] | None = None):
+                 batch: int = BATCH, command: list[str] | None = None, libraries_every: float = LIBRARIES_SECONDS):
         self.catalog, self.log, self.settle, self.batch = Path(catalog), log, settle, batch
+        self.libraries_every = libraries_every
         # the photobrain command the batches run (this interpreter's, so a venv's photobrain tags)
         self.command = command or [sys.executable, "-m", "sidecar"]
         self.roots: list[Path] = []
         self._pending: dict[Path, tuple[float, tuple[int, int] | None]] = {}  # path -> (last event, last stamp seen)
-        self._after_run: dict[Path, tuple[int, int]] = {}  # how our own batches left their files
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._tagging = 0
@@ -65,14 +66,13 @@ class Watcher:
     def start(self) -> None:
         from watchdog.observers import Observer
 
-        self.roots = self._watched_roots()
         observer = Observer()
-        handler = _Events(self)
-        for root in self.roots:
-            observer.schedule(handler, str(root), recursive=True)
         observer.daemon = True
         observer.start()
         self._observer = observer
+        self._handler = _Events(self)
+        self._watches: dict[Path, Any] = {}
+        self._follow_libraries()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="photobrain-watch")
         self._thread.start()
         if self.roots:
@@ -86,6 +86,19 @@ class Watcher:
             self._observer.join(timeout=5)
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def _follow_libraries(self) -> None:
+        """Watch the libraries the catalog records now (one tagged since the service started, too)."""
+        roots = self._watched_roots()
+        for root in roots:
+            if root not in self._watches:
+                try:
+                    self._watches[root] = self._observer.schedule(self._handler, str(root), recursive=True)
+                except OSError as exc:  # gone meanwhile, or out of inotify watches: said, and tried again later
+                    self.log(f"photobrain serve: cannot watch {root} ({exc})")
+        for root in [r for r in self._watches if r not in roots]:
+            self._observer.unschedule(self._watches.pop(root))
+        self.roots = [r for r in roots if r in self._watches]
 
     def _watched_roots(self) -> list[Path]:
         from index.catalog import Catalog
@@ -109,15 +122,27 @@ class Watcher:
             for found in iter_images([path]):
                 self.arrived(found)
             return
-        if not is_image(path) or path.name.startswith("."):
-            return
+        if not is_image(path) or any(part.startswith(".") for part in self._below_root(path)):
+            return  # hidden files and folders (a photo manager's trash, thumbnails, photobrain's temporary files)
         with self._lock:
             self._pending[path] = (time.monotonic(), self._pending.get(path, (0.0, None))[1])
+
+    def _below_root(self, path: Path) -> tuple[str, ...]:
+        for root in self.roots:
+            try:
+                return path.relative_to(root).parts
+            except ValueError:
+                continue
+        return path.parts[-1:]
 
     # -- batches (the watcher's own thread) -------------------------------------------------------
 
     def _loop(self) -> None:
+        followed = time.monotonic()
         while not self._stop.wait(CHECK_SECONDS):
+            if time.monotonic() - followed > self.libraries_every:
+                followed = time.monotonic()
+                self._follow_libraries()
             ready = self._settled()
             for start in range(0, len(ready), self.batch):
                 if self._stop.is_set():
@@ -125,7 +150,8 @@ class Watcher:
                 self._run(ready[start:start + self.batch])
 
     def _settled(self) -> list[Path]:
-        """Pending files whose size and mtime have not moved for ``settle`` seconds (taken off the queue)."""
+        """Pending files whose size and mtime have not moved for ``settle`` seconds (taken off the queue), less
+        those the catalog already holds as they are: a tag run's own writes, ours or one the user started."""
         now = time.monotonic()
         ready = []
         with self._lock:
@@ -137,10 +163,33 @@ class Watcher:
                     self._pending[path] = (now, stamp)  # still growing: wait a full settle time from now
                 elif now - event >= self.settle:
                     del self._pending[path]
-                    if self._after_run.get(path) != stamp:  # not our own write seen again
-                        ready.append(path)
+                    ready.append(path)
+        ready = self._not_tagged(ready)
+        with self._lock:
             self._tagging = len(ready)
         return sorted(ready)
+
+    def _not_tagged(self, paths: list[Path]) -> list[Path]:
+        if not paths:
+            return paths
+        from index.catalog import Catalog
+
+        catalog = Catalog.open_readonly(self.catalog)
+        if catalog is None:
+            return paths
+        try:
+            left = []
+            for path in paths:
+                row = catalog.file_row(path)
+                try:
+                    known = row is not None and row.status == "ok" and row.same_file(path.stat())
+                except OSError:
+                    known = True  # gone meanwhile: nothing to tag
+                if not known:
+                    left.append(path)
+            return left
+        finally:
+            catalog.close()
 
     def _run(self, paths: list[Path]) -> None:
         started = time.monotonic()
@@ -158,12 +207,6 @@ class Watcher:
             entry.update(exit=None, error=str(exc))
         entry["seconds"] = round(time.monotonic() - started, 2)
         with self._lock:
-            for path in paths:
-                stamp = _stamp(path)
-                if stamp is not None:
-                    self._after_run[path] = stamp
-            if len(self._after_run) > 100_000:
-                self._after_run.clear()
             self._tagging = max(0, self._tagging - len(paths))
             self._tagged += len(paths)
             self._history.append(entry)

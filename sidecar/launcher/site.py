@@ -248,7 +248,7 @@ class Site:
         path = Path(os.path.normpath(value))
         row = self.searcher.catalog.file_row(path)
         if row is None or row.status != "ok" or not _regular(path):
-            raise Refused("not a photo in the catalog", 404)
+            raise Refused("not a photo in the catalog: tag its folder first, or drop the file onto the page", 404)
         return path
 
 

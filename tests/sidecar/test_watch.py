@@ -144,3 +144,24 @@ def test_a_library_tagged_with_no_watch_is_left_alone(tmp_path, watched, tiny_cl
     watcher.start()
     watcher.stop()
     assert watcher.roots == [library]
+
+
+def test_a_library_tagged_while_the_service_runs_is_watched_too_but_not_its_hidden_folders(tmp_path, watched, tiny_clip):
+    from conftest import SAMPLES, sample_copies
+
+    library, catalog = watched
+    watcher = Watcher(catalog, settle=0.5, libraries_every=1.0)
+    watcher.start()
+    try:
+        later = sample_copies(tmp_path / "holiday", ["landscapes/forest path.jpg"])
+        tag(catalog, later, "--model", str(tiny_clip.config_path), "--pretrained", str(tiny_clip.checkpoint_path))
+        until(lambda: str(later) in watcher.state()["watching"])
+        (library / ".dtrash").mkdir()  # a photo manager's trash: not the user's photos
+        shutil.copy(SAMPLES / "landscapes/storm.jpg", library / ".dtrash" / "deleted.jpg")
+        shutil.copy(SAMPLES / "landscapes/storm.jpg", later / "new.jpg")
+        (batch,) = until(lambda: watcher.state()["batches"])
+        assert batch["files"] == [str(later / "new.jpg")]
+        time.sleep(2)
+        assert len(watcher.state()["batches"]) == 1
+    finally:
+        watcher.stop()

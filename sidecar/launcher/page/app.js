@@ -119,6 +119,7 @@ function show(result, typed, failed = false) {
     image.alt = hit.name;
     image.decoding = "async";
     if (index >= 24) image.loading = "lazy";  // the first screenful at once, best first; the rest as they scroll in
+    if (index < 6) image.fetchPriority = "high";  // the top row before the rest of the screen
     if (typed !== null && index === 0) {
       image.addEventListener("load", () => {
         if (!painted) {

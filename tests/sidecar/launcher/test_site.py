@@ -238,3 +238,13 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def test_status_and_the_page_say_what_the_service_watches_and_has_pending(desk):
+    out = desk.photobrain("status").stdout
+    line = next(line for line in out.splitlines() if line.startswith("service"))
+    assert f"process {desk.service['pid']}" in line and "watching 1 library, 0 new photo(s) pending" in line
+    report = json.loads(desk.photobrain("status", "--json").stdout)
+    assert report["service"]["watch"]["watching"] == [str(desk.library)]
+    page = json.loads(request(desk, "GET", "/api/status", token(desk))[2])
+    assert page["watch"]["watching"] == [str(desk.library)] and page["files"] == report["counts"]["files"]
