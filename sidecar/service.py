@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
 import secrets
 import signal
@@ -53,21 +52,10 @@ from .launcher.thumbs import DEFAULT_LIMIT as DEFAULT_THUMBNAIL_LIMIT
 from .output import json_text
 from .quick import post, read_service, service_file
 from .searching import SearchSettings, index_refresher, open_with_models
+from .service_requests import MAX_BODY, MAX_UPLOAD, BadRequest, parse_request, read_body
 
 MAX_CONNECTIONS = 64      # connections served at once; each is a thread
 REQUEST_SECONDS = 10.0    # to send a whole request (headers and body)
-MAX_BODY = 64 * 1024      # bytes: a query and a few options
-MAX_UPLOAD = 200 << 20    # bytes: an image dropped onto the launcher page
-MAX_QUERY = 1000          # characters of a text query
-MAX_RESULTS = 1000
-
-
-class BadRequest(Exception):
-    """A request the service answers 400 (or ``status``) with its reason."""
-
-    def __init__(self, reason: str, status: int = 400):
-        super().__init__(reason)
-        self.status = status
 
 
 class _Server(ThreadingHTTPServer):
@@ -345,81 +333,6 @@ def _resident_mb() -> int | None:
             return round(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6)
     except (OSError, ValueError, IndexError):
         return None
-
-
-def read_body(headers, body, limit: int) -> bytes:
-    """A request's body, whole, at most ``limit`` bytes; raises :class:`BadRequest` with the reason."""
-    length_header = headers.get("Content-Length")
-    if length_header is None:
-        raise BadRequest("a Content-Length header is needed", 411)
-    try:
-        length = int(length_header)
-    except ValueError:
-        raise BadRequest("Content-Length is not a number") from None
-    if length < 0:
-        raise BadRequest("Content-Length is negative")
-    if length > limit:
-        raise BadRequest(f"the request body is over {limit} bytes", 413)
-    try:
-        data = body.read(length)
-    except (OSError, TimeoutError):
-        raise BadRequest("the request body did not arrive in time", 408) from None
-    if len(data) < length:
-        raise BadRequest("the request body is shorter than its Content-Length")
-    return data
-
-
-def parse_request(endpoint: str, headers, body) -> dict[str, Any]:
-    """The checked request of a POST to ``endpoint``; raises :class:`BadRequest` with the reason."""
-    data = read_body(headers, body, MAX_BODY)
-    try:
-        request = json.loads(data or b"{}", parse_constant=_no_constant)
-    except RecursionError:
-        raise BadRequest("the request is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the request is not JSON ({exc})") from None
-    if not isinstance(request, dict):
-        raise BadRequest("the request must be a JSON object")
-    checked: dict[str, Any] = {"model": request.get("model"), "pretrained": request.get("pretrained"),
-                               "default_model": request.get("default_model") is True}
-    n = request.get("n", 20)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_RESULTS:
-        raise BadRequest(f"n must be a whole number from 1 to {MAX_RESULTS}")
-    cutoff = request.get("cutoff", 3.0)
-    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not math.isfinite(cutoff):
-        raise BadRequest("cutoff must be a finite number")
-    checked.update(n=n, cutoff=float(cutoff), **{"in": _absolute(request.get("in"), "in", optional=True)})
-    if endpoint == "/search":
-        query = request.get("query")
-        if not isinstance(query, str) or not query.strip():
-            raise BadRequest("query must be a non-empty string")
-        if len(query) > MAX_QUERY:
-            raise BadRequest(f"the query is over {MAX_QUERY} characters")
-        try:
-            query.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequest("the query is not valid Unicode (a lone surrogate)") from None
-        checked["query"] = query
-    else:
-        checked["path"] = _absolute(request.get("path"), "path", optional=False)
-    return checked
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _absolute(value: Any, name: str, *, optional: bool) -> Path | None:
-    """A path from a request: absolute (a relative one would be resolved against the service's own folder)."""
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value or len(value) > 4096:
-        raise BadRequest(f"{name} must be a path")
-    if any("\ud800" <= c <= "\udfff" and not "\udc80" <= c <= "\udcff" for c in value) or "\x00" in value:
-        raise BadRequest(f"{name} is not a path this system can name")
-    if not os.path.isabs(value):
-        raise BadRequest(f"{name} must be an absolute path")
-    return Path(value)
 
 
 def answer(searcher: Searcher, endpoint: str, request: dict[str, Any]) -> SearchResult:

@@ -9,7 +9,8 @@ import time
 import pytest
 from test_searching import start_service, stop_service, tagged  # noqa: F401 (a fixture)
 
-from sidecar.service import MAX_BODY, MAX_QUERY, service_file
+from sidecar.service import service_file
+from sidecar.service_requests import MAX_BODY, MAX_QUERY
 
 
 @pytest.fixture(scope="module")
