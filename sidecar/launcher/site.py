@@ -148,7 +148,7 @@ class Site:
         suffix = Path(name).suffix.lower()
         if not re.fullmatch(r"\.[a-z0-9]{1,8}", suffix):
             suffix = ".jpg"
-        q = _Query({name: [unquote(headers.get(header))] for name, header in (
+        q = _Query({key: [unquote(headers.get(header))] for key, header in (
             ("n", "X-Results"), ("cutoff", "X-Cutoff"), ("in", "X-In"), ("keyword", "X-Keyword")) if headers.get(header)})
         n, folder, keyword, cutoff = q.common()
         with tempfile.TemporaryDirectory(prefix="photobrain-drop-") as private:
@@ -224,8 +224,14 @@ class Site:
         cached = self._facets.get(key)
         if cached and time.monotonic() - cached[0] < FACETS_SECONDS:
             return cached[1]
-        with self.lock:
-            catalog = self.searcher.catalog
+        # on a connection of its own, outside the searcher's lock: counting a large library's folders (a fraction
+        # of a second at a million photos) must not hold up the queries typed meanwhile
+        from index.catalog import Catalog
+
+        catalog = Catalog.open_readonly(self.searcher.catalog.path)
+        if catalog is None:
+            raise Refused("the catalog is gone", 404)
+        with catalog:
             roots = [lib.root for lib in catalog.libraries()]
             data = {"roots": [str(r) for r in roots if r.is_dir()],
                     "folders": [{"path": str(f), "count": c} for f, c in catalog.folders_under(folder)] if folder else [],

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
 from launcher_desk import USER_KEYWORD_FILE
@@ -248,3 +248,17 @@ def test_status_and_the_page_say_what_the_service_watches_and_has_pending(desk):
     assert report["service"]["watch"]["watching"] == [str(desk.library)]
     page = json.loads(request(desk, "GET", "/api/status", token(desk))[2])
     assert page["watch"]["watching"] == [str(desk.library)] and page["files"] == report["counts"]["files"]
+
+
+def test_the_launcher_opens_a_sign_in_address_for_the_search_in_the_default_browser(desk, tmp_path):
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser"  # the desktop's default browser, as webbrowser finds it through BROWSER
+    browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{opened}"\n')
+    browser.chmod(0o755)
+    done = subprocess.run([sys.executable, "-m", "sidecar", "launcher", "--query", "storm", "--in", str(desk.library)],
+                          capture_output=True, text=True, env={**desk.env, "BROWSER": str(browser)})
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    address = urlsplit(opened.read_text())
+    assert f"{address.scheme}://{address.netloc}" == desk.origin and address.path == "/login"
+    status, headers, _ = request(desk, "GET", f"{address.path}?{address.query}")
+    assert status == 303 and headers["Location"] == "/?" + urlencode({"q": "storm", "in": str(desk.library)})
