@@ -9,8 +9,8 @@ Per size, a synthetic catalog of clustered 512-d vectors (bench_search.make_cata
 50,000-photo library is a hard link to one real 24-megapixel JPEG (6000 x 4000, 9 MB), so each result's
 thumbnail is really made from a camera-sized photo (a larger library's files stay empty: only queries are
 timed there). Prints:
-  1. ``GET /api/search`` (what the page asks as the user types) end to end over HTTP, p50/p95, and
-     ``GET /api/similar`` on an indexed file;
+  1. ``GET /api/search`` (what the page asks as the user types) end to end over HTTP, p50/p95,
+     ``GET /api/similar`` on an indexed file, and the filters' lists (``GET /api/facets``) counted afresh;
   2. ``GET /thumb/HASH``: cold (made from the 24 MP JPEG, the cache empty) and warm (from the cache), p50/p95,
      and the cache's size per thumbnail;
   3. in Debian's Chromium (headless), from the keystroke that ends a query to the first result's thumbnail
@@ -98,7 +98,13 @@ def api_queries(info: dict, paths: list[Path], queries: int) -> list[str]:
         t = time.perf_counter()
         get(info, f"/api/similar?path={quote(str(paths[i]))}&n=60")
         similar.append(time.perf_counter() - t)
-    print(f"  1. GET /api/search (60 results) {percentiles(search)}; GET /api/similar {percentiles(similar)}")
+    library = paths[0].parent.parent.parent
+    t = time.perf_counter()
+    facets = json.loads(get(info, f"/api/facets?in={quote(str(library))}"))
+    counted = time.perf_counter() - t
+    print(f"  1. GET /api/search (60 results) {percentiles(search)}; GET /api/similar {percentiles(similar)}; "
+          f"GET /api/facets (the filters' lists, counted once a minute) {1000 * counted:.0f} ms "
+          f"({len(facets['folders'])} folders)")
     return list(dict.fromkeys(hashes))
 
 

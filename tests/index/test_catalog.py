@@ -87,3 +87,15 @@ def test_two_images_never_share_a_vector_id(tmp_path: Path):
         assert catalog.vector_id("first") == wanted + 1  # stable once given
         hashes = dict(catalog.db.execute("SELECT vid, hash FROM vectors").fetchall())
         assert hashes == {wanted: "squatter", wanted + 1: "first"}
+
+
+def test_the_folders_below_a_library_are_counted_two_levels_deep_whatever_their_names(tmp_path: Path):
+    root = tmp_path / "Pictures library"
+    odd = os.fsdecode(b"caf\xe9 (latin-1)")  # a name that is not UTF-8
+    files = [root / "2024" / "spring" / "a.jpg", root / "2024" / "spring" / "deep" / "b.jpg", root / "2024" / "c.jpg",
+             root / odd / "d.jpg", root / "top.jpg", tmp_path / "Pictures library2" / "2024" / "e.jpg"]
+    with Catalog.open(tmp_path / "catalog.db") as catalog:
+        for path in files:
+            catalog.record_file(path, size=1, mtime_ns=1, digest=None, status="ok")
+        catalog.record_file(root / "2024" / "gone.jpg", size=1, mtime_ns=1, digest=None, status="missing")
+        assert catalog.folders_under(root) == [(root / "2024", 3), (root / "2024" / "spring", 2), (root / odd, 1)]
