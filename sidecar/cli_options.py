@@ -25,3 +25,10 @@ def given(ctx: click.Context) -> dict:
     explicit = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     return {name: ctx.params[name] for name in SETTING_FLAGS
             if name in ctx.params and ctx.get_parameter_source(name) in explicit}
+
+
+def home_catalog_of(ctx: click.Context) -> Path:
+    """The catalog a command uses when no path names a library: --catalog, the config's, the data folder's."""
+    from .settings import home_catalog
+
+    return home_catalog(given(ctx).get("catalog"), ctx.obj.config)

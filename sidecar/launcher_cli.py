@@ -9,13 +9,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import catalog_option, given
-
-
-def _catalog(ctx: click.Context) -> Path:
-    from .settings import home_catalog
-
-    return home_catalog(given(ctx).get("catalog"), ctx.obj.config)
+from .cli_options import catalog_option, home_catalog_of
 
 
 def register(cli: click.Group) -> None:
@@ -38,7 +32,7 @@ def register(cli: click.Group) -> None:
 
         from . import lifecycle
 
-        home = _catalog(ctx)
+        home = home_catalog_of(ctx)
         found = lifecycle.running(home)
         if found is None:
             if not home.exists():
@@ -78,7 +72,7 @@ def register(cli: click.Group) -> None:
         photobrain to a new place."""
         from . import autostart
 
-        plan = autostart.current_plan(_catalog(ctx))
+        plan = autostart.current_plan(home_catalog_of(ctx))
         done = autostart.uninstall(plan) if uninstall else autostart.install(plan)
         for line in done:
             click.echo(line)

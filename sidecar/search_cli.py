@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import catalog_option, given
+from .cli_options import catalog_option, given, home_catalog_of
 from .output import json_text, shown
 
 
@@ -79,9 +79,9 @@ def _render(result: dict, as_json: bool, open_first: bool) -> None:
             dupes = f"  (+{count} duplicate{'s' if count > 1 else ''})" if count else ""
             click.echo(f"{rank:3d}. {hit['score']:.3f} {hit['why']:<8}{similarity}  {shown(hit['path'])}{dupes}")
     if open_first and hits:
-        from .searching import open_file
+        from .launcher.desktop import Desktop
 
-        open_file(hits[0]["path"])
+        Desktop().open(Path(hits[0]["path"]))
 
 
 def register(cli: click.Group) -> None:
@@ -102,9 +102,8 @@ def register(cli: click.Group) -> None:
         if folder is None and model is None and pretrained is None:
             # the common case, answered by a running service without loading the catalog (or numpy, or torch)
             from .quick import ask_default
-            from .settings import home_catalog
 
-            answer = ask_default(home_catalog(given(ctx).get("catalog"), ctx.obj.config), "/search", payload)
+            answer = ask_default(home_catalog_of(ctx), "/search", payload)
             if answer is not None:
                 _render(answer, as_json, open_first)
                 return
@@ -178,11 +177,8 @@ def register(cli: click.Group) -> None:
             click.echo(_library_line(library))
         service = report["service"]
         if service:
-            watch = service["watch"]
-            roots = watch.get("watching") or []
             click.echo(f"service  running (process {service['pid']}, {service['memory_mb']} MB): "
-                       + (f"watching {len(roots)} librar{'y' if len(roots) == 1 else 'ies'}, {watch.get('pending', 0)} "
-                          f"new photo(s) pending, {watch.get('tagging', 0)} being tagged" if roots else "watching nothing"))
+                       + _watching(service["watch"]))
         last = report["last_run"]
         if last:
             summary = ", ".join(f"{name} {count}" for name, count in (last["summary"] or {}).items())
@@ -231,10 +227,8 @@ def register(cli: click.Group) -> None:
         import sys
 
         from . import lifecycle
-        from .settings import home_catalog
 
-        catalog = _settings(ctx, Path(path)).catalog if path else home_catalog(given(ctx).get("catalog"),
-                                                                                ctx.obj.config)
+        catalog = _settings(ctx, Path(path)).catalog if path else home_catalog_of(ctx)
         if stop:
             pid = lifecycle.stop(catalog)
             click.echo(f"stopped the service for {catalog} (process {pid})" if pid else
@@ -245,15 +239,11 @@ def register(cli: click.Group) -> None:
             click.echo(f"not running for {catalog} ('photobrain serve' or 'photobrain launcher' starts it)")
             sys.exit(3)
         status = found["status"]
-        watch = status.get("watch") or {}
         click.echo(f"running  process {found['pid']} on 127.0.0.1:{found['port']} for {found['catalog']}")
         click.echo(f"model    {status.get('model')}: {status.get('index')} index of {status.get('images')} images")
         click.echo(f"memory   {status.get('memory_mb', '?')} MB now, up {_duration(status.get('uptime', 0))}"
                    + (f"; log {found['log']}" if found.get("log") else ""))
-        roots = watch.get("watching") or []
-        click.echo(f"watching {len(roots)} librar{'y' if len(roots) == 1 else 'ies'}: {watch.get('pending', 0)} "
-                   f"pending, {watch.get('tagging', 0)} being tagged, {watch.get('tagged', 0)} tagged since start"
-                   if roots else "watching no library (serve --no-watch, or every library has tag --no-watch)")
+        click.echo(_watching(status.get("watch") or {}))
 
     @cli.command("libraries")
     @click.option("--json", "as_json", is_flag=True, help="Print the machine-readable list.")
@@ -317,6 +307,15 @@ def _library_line(library: dict) -> str:
             f"{p.get('model_label') or p.get('model')}, write {p['write']}, sidecars {p['sidecar_name']}, "
             f"root {p['keyword_root']!r}, threshold {p['threshold']:g}, max {p['max_tags']} tags, "
             f"brain {p['brain']}, vocabulary {p.get('vocab') or 'built-in'}; last run {last}")
+
+
+def _watching(watch: dict) -> str:
+    """What a running service's background tagging is doing, in words (its ``/status`` ``watch``)."""
+    roots = watch.get("watching") or []
+    if not roots:
+        return "watching no library (serve --no-watch, or every library has tag --no-watch)"
+    return (f"watching {len(roots)} librar{'y' if len(roots) == 1 else 'ies'}, {watch.get('pending', 0)} new photo(s) "
+            f"pending, {watch.get('tagging', 0)} being tagged, {watch.get('tagged', 0)} tagged since it started")
 
 
 def _duration(seconds: float) -> str:

@@ -6,7 +6,6 @@ loads the model on first need (a resident ``photobrain serve`` keeps it).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -206,26 +205,6 @@ def give_back_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
-
-
-def open_file(path: str) -> None:
-    """Show a result in the desktop's default viewer."""
-    import shutil
-    import subprocess
-    import sys
-
-    if sys.platform == "darwin":
-        command = ["open", path]
-    elif os.name == "nt":
-        os.startfile(path)  # type: ignore[attr-defined]
-        return
-    else:
-        opener = shutil.which("xdg-open")
-        if opener is None:
-            raise PhotobrainError(path, "no program to open files with (xdg-open is missing)",
-                                  "install xdg-utils, or leave out --open")
-        command = [opener, path]
-    subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def index_refresher(searcher: Searcher) -> Callable[[], None]:

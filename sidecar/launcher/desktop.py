@@ -1,4 +1,4 @@
-"""What the launcher's Open and Show in folder buttons do: hand a catalogued file to the desktop.
+"""Handing a file to the desktop: the launcher's Open and Show in folder buttons, and ``search --open``.
 
 Nothing here waits for the program it starts (a viewer may stay open for hours); each opener is the one the
 platform provides: ``xdg-open`` and the freedesktop FileManager1 D-Bus call (which Nautilus, Dolphin, Nemo,
