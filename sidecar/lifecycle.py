@@ -6,8 +6,6 @@ second. A service started here runs in its own session (closing the terminal doe
 """
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import signal
 import subprocess
@@ -18,24 +16,15 @@ from urllib.parse import quote
 
 from xmp.errors import PhotobrainError
 
-from .quick import read_service, service_file
+from .quick import exchange, read_service, service_file
 
 START_SECONDS = 300.0  # a first start may prepare the model's text tower (about 15 s) on a slow disk
 
 
 def ask(info: dict, method: str, path: str, *, timeout: float = 5.0) -> dict | None:
-    """A running service's JSON answer (with the token), or None when it does not answer."""
-    connection = http.client.HTTPConnection("127.0.0.1", int(info["port"]), timeout=timeout)
-    try:
-        connection.request(method, path, body=b"" if method == "POST" else None,
-                           headers={"Authorization": f"Bearer {info['token']}", "Content-Length": "0"})
-        response = connection.getresponse()
-        answer = json.loads(response.read() or b"{}")
-    except (OSError, http.client.HTTPException, ValueError):
-        return None
-    finally:
-        connection.close()
-    return answer if response.status == 200 and isinstance(answer, dict) else None
+    """A running service's JSON answer (with the token), or None when it does not answer 200."""
+    exchanged = exchange(info, method, path, {} if method == "POST" else None, timeout=timeout)
+    return exchanged[1] if exchanged is not None and exchanged[0] == 200 else None
 
 
 def running(catalog: Path) -> dict | None:

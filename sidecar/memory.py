@@ -1,6 +1,7 @@
 """Memory: what is free, what a tagging worker needs, what a run used at its peak (figures in bench/bench_memory.py)."""
 from __future__ import annotations
 
+import os
 import sys
 
 from .brains.spec import ModelSpec
@@ -42,6 +43,15 @@ def workers_that_fit(spec: ModelSpec, max_megapixels: float) -> tuple[int | None
     if free is None:
         return None, each, None
     return max(1, int((free - MAIN_PROCESS_BYTES) // each)), each, free
+
+
+def resident_memory() -> int | None:
+    """This process's resident bytes now (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def peak_memory(jobs: int) -> dict[str, int]:

@@ -28,21 +28,33 @@ def read_service(catalog: Path) -> dict | None:
     return info if isinstance(info, dict) else None
 
 
-def post(info: dict, endpoint: str, payload: dict, *, timeout: float = 30.0) -> dict | None:
-    """The service's answer to ``payload`` (a dict), or None when it cannot answer (gone, another model)."""
+def exchange(info: dict, method: str, endpoint: str, payload: dict | None = None, *,
+             timeout: float = 30.0) -> tuple[int, dict] | None:
+    """(status, JSON answer) of one request to the running service with its token; None when it does not answer
+    (not running: a stale file; gone meanwhile) or the answer is not a JSON object."""
+    body = json.dumps(payload) if payload is not None else ""
     connection = http.client.HTTPConnection("127.0.0.1", int(info["port"]), timeout=timeout)
     try:
-        connection.request("POST", endpoint, body=json.dumps(payload), headers={
+        connection.request(method, endpoint, body=body if method == "POST" else None, headers={
             "Authorization": f"Bearer {info['token']}", "Content-Type": "application/json"})
         response = connection.getresponse()
         answer = json.loads(response.read() or b"{}")
     except (TimeoutError, OSError, http.client.HTTPException, ValueError):
-        return None  # not running (a stale file), or gone meanwhile
+        return None
     finally:
         connection.close()
-    if response.status == 422:
+    return (response.status, answer) if isinstance(answer, dict) else None
+
+
+def post(info: dict, endpoint: str, payload: dict, *, timeout: float = 30.0) -> dict | None:
+    """The service's answer to ``payload`` (a dict), or None when it cannot answer (gone, another model)."""
+    exchanged = exchange(info, "POST", endpoint, payload, timeout=timeout)
+    if exchanged is None:
+        return None
+    status, answer = exchanged
+    if status == 422:
         raise PhotobrainError(answer.get("path"), answer.get("error", "the search failed"), answer.get("hint"))
-    if response.status != 200 or not isinstance(answer, dict):
+    if status != 200:
         return None
     answer["served_by"] = "service"
     return answer

@@ -49,6 +49,7 @@ from .launcher.access import Access
 from .launcher.desktop import Desktop
 from .launcher.site import Site
 from .launcher.thumbs import DEFAULT_LIMIT as DEFAULT_THUMBNAIL_LIMIT
+from .memory import resident_memory
 from .output import json_text
 from .quick import post, read_service, service_file
 from .searching import SearchSettings, index_refresher, open_with_models
@@ -257,7 +258,7 @@ def _handler(searcher: Searcher, access: Access, settings: SearchSettings, site:
                 with lock:
                     self._reply(200, {"model": searcher.model_label, "index": searcher.index.info.kind,
                                       "images": searcher.index.info.count, "pid": os.getpid(),
-                                      "memory_mb": _resident_mb(), "uptime": round(time.monotonic() - STARTED),
+                                      "memory_mb": _megabytes(resident_memory()), "uptime": round(time.monotonic() - STARTED),
                                       "watch": site.pending()})
                 return
             reply = site.get(url.path, parse_qs(url.query, keep_blank_values=True))
@@ -326,13 +327,8 @@ def _handler(searcher: Searcher, access: Access, settings: SearchSettings, site:
 STARTED = time.monotonic()
 
 
-def _resident_mb() -> int | None:
-    """This process's resident memory now, in MB (Linux; None elsewhere)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return round(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6)
-    except (OSError, ValueError, IndexError):
-        return None
+def _megabytes(count: int | None) -> int | None:
+    return None if count is None else round(count / 1e6)
 
 
 def answer(searcher: Searcher, endpoint: str, request: dict[str, Any]) -> SearchResult:
