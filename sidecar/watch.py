@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import threading
@@ -35,11 +36,12 @@ LIBRARIES_SECONDS = 30.0  # how often the catalog's list of libraries is read ag
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
+    """(size, mtime) of a regular file; None for anything else, or nothing."""
     try:
         st = path.stat()
     except OSError:
         return None
-    return (st.st_size, st.st_mtime_ns) if os.path.isfile(path) else None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
 
 class Watcher:
@@ -103,14 +105,14 @@ class Watcher:
     def _watched_roots(self) -> list[Path]:
         from index.catalog import Catalog
 
+        from .settings import recorded
+
         catalog = Catalog.open_readonly(self.catalog)
         if catalog is None:
             return []
-        try:
+        with catalog:
             libraries = catalog.libraries()
-        finally:
-            catalog.close()
-        return [lib.root for lib in libraries if lib.profile.get("watch", True) is not False and lib.root.is_dir()]
+        return [lib.root for lib in libraries if recorded(lib.profile, "watch") is not False and lib.root.is_dir()]
 
     # -- events (watchdog's thread) ---------------------------------------------------------------
 
@@ -177,8 +179,8 @@ class Watcher:
         catalog = Catalog.open_readonly(self.catalog)
         if catalog is None:
             return paths
-        try:
-            left = []
+        left = []
+        with catalog:
             for path in paths:
                 row = catalog.file_row(path)
                 try:
@@ -187,9 +189,7 @@ class Watcher:
                     known = True  # gone meanwhile: nothing to tag
                 if not known:
                     left.append(path)
-            return left
-        finally:
-            catalog.close()
+        return left
 
     def _run(self, paths: list[Path]) -> None:
         started = time.monotonic()
