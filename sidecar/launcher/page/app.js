@@ -151,13 +151,15 @@ function show(result, typed, failed = false) {
   empty.textContent = state.kind === "search"
     ? "Nothing matched. Try other words, or 'Matches: more'."
     : "No photo stands out as similar. Try 'Matches: more'.";
-  $("more").hidden = state.hits.length < state.n || state.n >= 1000;
+  $("more").hidden = !moreToShow();
   if (!failed) {
     const ms = result.milliseconds !== undefined ? ` in ${Math.round(result.milliseconds)} ms` : "";
     $("state").textContent = state.kind === "search" && !state.query ? "" :
       `${state.hits.length} photo${state.hits.length === 1 ? "" : "s"}${ms}`;
   }
 }
+
+function moreToShow() { return state.hits.length >= state.n && state.n < 1000; }
 
 function whyText(hit) {
   const parts = [];
@@ -269,7 +271,7 @@ function closeDetail(focus = true) {
   $("detail").hidden = true;
   $("results").hidden = false;
   $("reference").hidden = state.kind === "search";
-  $("more").hidden = state.hits.length < state.n || state.n >= 1000;
+  $("more").hidden = !moreToShow();
   state.detail = null;
   if (focus && state.selected >= 0) select(state.selected);
 }
