@@ -16,6 +16,7 @@ from .catalog_cli import register as register_catalog_commands
 from .cli_options import catalog_option, given
 from .cloud.cli import cloud_options
 from .cloud.cli import register as register_cloud_commands
+from .integrations_cli import register as register_integration_commands
 from .launcher_cli import register as register_launcher_commands
 from .output import json_text, shown
 from .search_cli import register as register_search_commands
@@ -505,6 +506,7 @@ def _report_plain(path, reason: str, hint: str | None) -> None:
 register_search_commands(cli)
 register_catalog_commands(cli)
 register_launcher_commands(cli)
+register_integration_commands(cli)
 register_cloud_commands(cli)
 
 

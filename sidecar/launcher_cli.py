@@ -4,12 +4,16 @@
 """
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 
 import click
 
+from xmp.errors import PhotobrainError
+
 from .cli_options import catalog_option, home_catalog_of
+
+TITLE_ERROR = "photobrain: could not do it"
 
 
 def register(cli: click.Group) -> None:
@@ -28,28 +32,11 @@ def register(cli: click.Group) -> None:
         The page is served by 'photobrain serve' on this machine only, and works offline. The address opened
         signs this browser in once (a cookie for this service); it cannot be used again.
         """
-        from urllib.parse import urlencode
-
         from . import lifecycle
 
-        home = home_catalog_of(ctx)
-        found = lifecycle.running(home)
-        if found is None:
-            if not home.exists():
-                from xmp.errors import PhotobrainError
-
-                raise PhotobrainError(home, "no catalog yet: nothing to search",
-                                      "tag a folder first: photobrain tag FOLDER")
-            click.echo(f"photobrain: starting the service for {home} (log: {lifecycle.log_file()})", err=True)
-            found = lifecycle.start(home)
-        target = "/"
-        if similar_to is not None:
-            target = "/similar?" + urlencode({"path": os.path.abspath(similar_to)})
-        elif query:
-            target = "/?" + urlencode({"q": query})
-        if in_folder is not None:
-            target += ("&" if "?" in target else "?") + urlencode({"in": os.path.abspath(in_folder)})
-        url = lifecycle.sign_in_url(found, target)
+        target = lifecycle.page_target(similar=None if similar_to is None else str(similar_to), query=query,
+                                       folder=None if in_folder is None else str(in_folder))
+        url = lifecycle.page_address(home_catalog_of(ctx), target, log=lambda m: click.echo(m, err=True))
         if print_url:
             click.echo(url)
             return
@@ -57,6 +44,48 @@ def register(cli: click.Group) -> None:
 
         if not webbrowser.open(url):
             click.echo(f"photobrain: no browser could be started; open this address (once): {url}", err=True)
+
+    @cli.command("action", context_settings={"ignore_unknown_options": True})
+    @click.argument("name", type=click.Choice(["similar", "search", "tag"]))
+    @click.argument("files", nargs=-1, required=True)
+    @catalog_option("The catalog to search. [default: the config file's, else the data folder's]")
+    @click.pass_context
+    def action(ctx, name, files, catalog) -> None:
+        """What the right-click entries run ('photobrain integrations install'): 'similar FILE' opens the page with
+        the photos like FILE, 'search FOLDER' the page scoped to FOLDER, 'tag PATH...' tags photos and folders with
+        their library's settings. Files may be paths or file:// URIs; put '--' before them. Nothing is printed:
+        a desktop notification says what happened, and actions.log in the data folder keeps every line."""
+        from . import actions, lifecycle
+        from .notify import Notifier
+
+        log, queue = actions.places()
+        notifier = Notifier(log)
+        notifier.log(f"action {name}: {' '.join(files)}")
+        try:
+            if name == "tag":
+                sys.exit(actions.tag(list(files), notifier, queue=queue))
+            path = actions.argument_path(files[0])
+            if name == "similar":
+                target = lifecycle.page_target(similar=str(path))
+            else:
+                target = lifecycle.page_target(folder=str(path if path.is_dir() else path.parent))
+            url = lifecycle.page_address(home_catalog_of(ctx), target, log=notifier.log)
+            import webbrowser
+
+            if not webbrowser.open(url):
+                raise PhotobrainError(None, "no web browser could be started", "set the BROWSER variable, or run "
+                                      "'photobrain launcher' in a terminal")
+        except PhotobrainError as exc:
+            where = f"{exc.path}: " if getattr(exc, "path", None) else ""
+            hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
+            notifier.show(TITLE_ERROR, f"{where}{exc.reason}{hint}")
+            sys.exit(1)
+        except Exception as exc:  # no terminal shows a traceback: the log keeps it
+            import traceback
+
+            notifier.log(traceback.format_exc())
+            notifier.show(TITLE_ERROR, f"unexpected {type(exc).__name__}: {exc} (details in {log})")
+            sys.exit(2)
 
     @cli.group("service")
     def service_group() -> None:

@@ -104,3 +104,29 @@ def sign_in_url(info: dict, target: str = "/") -> str:
         raise PhotobrainError(service_file(Path(info["catalog"])), "the service did not hand out a sign-in address",
                               "stop it with 'photobrain serve --stop' and run this again")
     return f"{answer['url']}&next={quote(target, safe='')}"
+
+
+def page_address(catalog: Path, target: str = "/", *, log=lambda m: None) -> str:
+    """A one-time sign-in address for ``target`` on the catalog's service, starting the service (detached) when
+    none runs: what ``photobrain launcher`` and the right-click entries open."""
+    found = running(catalog)
+    if found is None:
+        if not catalog.exists():
+            raise PhotobrainError(catalog, "no catalog yet: nothing to search", "tag a folder first: photobrain tag FOLDER")
+        log(f"photobrain: starting the service for {catalog} (log: {log_file()})")
+        found = start(catalog)
+    return sign_in_url(found, target)
+
+
+def page_target(*, similar: str | None = None, query: str | None = None, folder: str | None = None) -> str:
+    """The page's own address (path and query) for a search, a similar search, scoped to a folder."""
+    from urllib.parse import urlencode
+
+    target = "/"
+    if similar is not None:
+        target = "/similar?" + urlencode({"path": os.path.abspath(similar)})
+    elif query:
+        target = "/?" + urlencode({"q": query})
+    if folder is not None:
+        target += ("&" if "?" in target else "?") + urlencode({"in": os.path.abspath(folder)})
+    return target

@@ -1,6 +1,12 @@
-"""A progress line on stderr: done/total, images per second, ETA. Silent when not a terminal."""
+"""A progress line on stderr: done/total, images per second, ETA. Silent when not a terminal.
+
+With ``PHOTOBRAIN_PROGRESS=lines`` in the environment (set by ``photobrain action tag``, which shows a desktop
+notification instead of a terminal line), a line ``photobrain-progress LABEL DONE TOTAL`` is written at most
+once a second instead, whatever stderr is.
+"""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
@@ -10,7 +16,8 @@ class Progress:
     def __init__(self, stream: TextIO = sys.stderr, *, enabled: bool | None = None, label: str = "tagging",
                  unit: str = "img"):
         self.stream = stream
-        self.enabled = stream.isatty() if enabled is None else enabled
+        self.lines = enabled is not False and os.environ.get("PHOTOBRAIN_PROGRESS") == "lines"
+        self.enabled = self.lines or (stream.isatty() if enabled is None else enabled)
         self.label, self.unit = label, unit
         self.total = self.done_count = 0
         self._start = self._last = 0.0
@@ -30,15 +37,19 @@ class Progress:
 
     def done(self) -> None:
         self._draw(force=True)
-        if self.enabled and self.total:
+        if self.enabled and self.total and not self.lines:
             self.stream.write("\n")
             self.stream.flush()
 
     def _draw(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not self.enabled or not self.total or (not force and now - self._last < 0.2):
+        if not self.enabled or not self.total or (not force and now - self._last < (1.0 if self.lines else 0.2)):
             return
         self._last = now
+        if self.lines:
+            self.stream.write(f"photobrain-progress {self.label} {self.done_count} {self.total}\n")
+            self.stream.flush()
+            return
         elapsed = max(now - self._start, 1e-9)
         rate = self.done_count / elapsed
         remaining = (self.total - self.done_count) / rate if rate > 0 else 0

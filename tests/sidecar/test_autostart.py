@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import plistlib
-import re
 import shlex
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cmdline import windows_split
 
 from sidecar import autostart
 
@@ -139,40 +139,6 @@ def test_the_launchd_agent_runs_this_photobrain_at_login(tmp_path):
     assert plan.commands[0][:2] == ["launchctl", "bootstrap"] and plan.commands[0][-1] == str(path)
 
 
-def windows_split(line: str) -> list[str]:
-    """A command line split by the Microsoft C runtime's rules (what CommandLineToArgvW does)."""
-    words, word, quoted, i, started = [], "", False, 0, False
-    while i < len(line):
-        c = line[i]
-        if c == "\\":
-            slashes = len(re.match(r"\\+", line[i:]).group())
-            if i + slashes < len(line) and line[i + slashes] == '"':
-                word += "\\" * (slashes // 2)
-                if slashes % 2:
-                    word += '"'
-                    i += slashes + 1
-                else:
-                    i += slashes
-                started = True
-                continue
-            word += "\\" * slashes
-            i += slashes
-            started = True
-            continue
-        if c == '"':
-            quoted = not quoted
-            started = True
-        elif c in " \t" and not quoted:
-            if started:
-                words.append(word)
-            word, started = "", False
-        else:
-            word += c
-            started = True
-        i += 1
-    if started:
-        words.append(word)
-    return words
 
 
 def test_the_windows_startup_entry_runs_pythonw_so_no_console_opens(tmp_path):
