@@ -65,6 +65,8 @@ def register(cli: click.Group) -> None:
             if name == "tag":
                 sys.exit(actions.tag(list(files), notifier, queue=queue))
             path = actions.argument_path(files[0])
+            if not path.exists():
+                raise PhotobrainError(path, "no such file or folder", "it may have been moved or renamed")
             if name == "similar":
                 target = lifecycle.page_target(similar=str(path))
             else:
@@ -76,8 +78,8 @@ def register(cli: click.Group) -> None:
                 raise PhotobrainError(None, "no web browser could be started", "set the BROWSER variable, or run "
                                       "'photobrain launcher' in a terminal")
         except PhotobrainError as exc:
-            where = f"{exc.path}: " if getattr(exc, "path", None) else ""
-            hint = f" ({exc.hint})" if getattr(exc, "hint", None) else ""
+            where = f"{exc.path}: " if exc.path else ""
+            hint = f" ({exc.hint})" if exc.hint else ""
             notifier.show(TITLE_ERROR, f"{where}{exc.reason}{hint}")
             sys.exit(1)
         except Exception as exc:  # no terminal shows a traceback: the log keeps it

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -62,6 +64,34 @@ class Desk:
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read()
+
+
+# -- reading the page (Selenium) ---------------------------------------------------------------
+
+def wait(driver, condition, timeout: float = 30.0):
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: condition(d))
+
+
+def results(driver) -> list[str]:
+    return driver.execute_script("return [...document.querySelectorAll('#results .hit')].map(b => b.dataset.path)")
+
+
+def painted(driver) -> bool:
+    """Every result's thumbnail is loaded and decoded (naturalWidth > 0)."""
+    return driver.execute_script(
+        "const imgs = [...document.querySelectorAll('#results .hit img')];"
+        "return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0);")
+
+
+def answers(driver) -> int:
+    return int(driver.execute_script("return document.body.dataset.answers || '0'"))
+
+
+def settled(driver, before: int = 0) -> list[str]:
+    """The results once the page has shown more than ``before`` answers (a query's, or an empty one's)."""
+    wait(driver, lambda d: answers(d) > before and "searching" not in d.find_element(By.ID, "state").text)
+    return results(driver)
+
 
 
 @pytest.fixture(scope="session")

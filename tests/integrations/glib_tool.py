@@ -4,6 +4,7 @@
     python3 glib_tool.py '{"op": "quote", "text": "..."}'       g_shell_quote (how Thunar puts a path in %f)
     python3 glib_tool.py '{"op": "uri", "path": "..."}'         g_filename_to_uri (Nemo's %U)
     python3 glib_tool.py '{"op": "keyfile", "path": "...", "group": "..."}'   every key of a group (GKeyFile)
+    python3 glib_tool.py '{"op": "variants", "texts": [...], "types": "susssasa{sv}i"}'   gdbus call's parsing
 """
 import json
 import sys
@@ -21,6 +22,9 @@ elif op == "quote":
     answer = GLib.shell_quote(request["text"])
 elif op == "uri":
     answer = GLib.filename_to_uri(request["path"], None)
+elif op == "variants":  # the arguments as one tuple of the method's signature
+    signature = GLib.VariantType.new("(" + request["types"] + ")")
+    answer = list(GLib.Variant.parse(signature, "(" + ", ".join(request["texts"]) + ")", None, None).unpack())
 else:
     keyfile = GLib.KeyFile()
     keyfile.load_from_file(request["path"], GLib.KeyFileFlags.NONE)

@@ -16,39 +16,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from launcher_desk import USER_KEYWORD_FILE
+from launcher_desk import USER_KEYWORD_FILE, answers, painted, results, settled, wait
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
-from selenium.webdriver.support.ui import WebDriverWait
 
 SIMILAR_TO = "landscapes/autumn valley.jpg"
-
-
-def wait(driver, condition, timeout: float = 30.0):
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: condition(d))
-
-
-def results(driver) -> list[str]:
-    return driver.execute_script("return [...document.querySelectorAll('#results .hit')].map(b => b.dataset.path)")
-
-
-def painted(driver) -> bool:
-    """Every result's thumbnail is loaded and decoded (naturalWidth > 0)."""
-    return driver.execute_script(
-        "const imgs = [...document.querySelectorAll('#results .hit img')];"
-        "return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0);")
-
-
-def answers(driver) -> int:
-    return int(driver.execute_script("return document.body.dataset.answers || '0'"))
-
-
-def settled(driver, before: int = 0) -> list[str]:
-    """The results once the page has shown more than ``before`` answers (a query's, or an empty one's)."""
-    wait(driver, lambda d: answers(d) > before and "searching" not in d.find_element(By.ID, "state").text)
-    return results(driver)
 
 
 def signed_in(desk, chromium, target: str = "") -> None:
