@@ -32,7 +32,19 @@ def desktop_quote(word: str) -> str:
     return quoted.replace("\\", "\\\\").replace("%", "%%")  # the string escape of the key file, then %% for %
 
 
-def exec_line(program: list[str], action: Action, field_code: str) -> str:
+def _refuse_percent(program: list[str], reader: str) -> None:
+    if any("%" in word for word in program):
+        from xmp.errors import PhotobrainError
+
+        raise PhotobrainError(program[0], f"{reader} cannot run a program whose path holds a '%'",
+                              "install photobrain in a folder without '%' in its path, or name another with --program")
+
+
+def exec_line(program: list[str], action: Action | None, field_code: str) -> str:
+    """A Desktop Entry Exec line; GLib checks the program exists with '%%' unexpanded, so a '%' is refused."""
+    _refuse_percent(program, "GLib (and so every 'Open with' menu)")
+    if action is None:
+        return " ".join([*map(desktop_quote, program), field_code])
     return " ".join([*map(desktop_quote, program), "action", action.name, "--", field_code])
 
 
@@ -79,7 +91,7 @@ def nautilus(program: list[str], home: Path) -> Plan:
 def thunar(program: list[str], home: Path) -> Plan:
     """Custom actions merged into ``~/.config/Thunar/uca.xml`` (every other action there is kept as it is)."""
     plan = Plan("thunar", program, uca_file=home / ".config/Thunar/uca.xml")
-    quoted = " ".join(map(shlex.quote, program))
+    quoted = " ".join(map(shlex.quote, program)).replace("%", "%%")  # Thunar reads %% as a percent sign
     for action in ACTIONS:
         kinds = (*(("image-files",) if action.images else ()), *(("directories",) if action.folders else ()))
         plan.uca.append(UcaAction(
@@ -95,6 +107,7 @@ def thunar(program: list[str], home: Path) -> Plan:
 def nemo(program: list[str], home: Path) -> Plan:
     """A ``.nemo_action`` per action in ``~/.local/share/nemo/actions``."""
     plan = Plan("nemo", program)
+    _refuse_percent(program, "Nemo")  # Nemo 5 looks for its field code at the first '%' only
     command = " ".join(map(shlex.quote, program)).replace("\\", "\\\\")
     for action in ACTIONS:
         entries = {"Active": "true", "Name": action.label, "Comment": action.comment,
@@ -137,7 +150,7 @@ def menu(program: list[str], home: Path) -> Plan:
     text = f"# {MARK}\n" + _keyfile("Desktop Entry", {
         "Type": "Application", "Name": "photobrain", "GenericName": "Photo search",
         "Comment": "Search your photos by what is in them, on this computer",
-        "Icon": str(icon_file()), "Exec": " ".join([*map(desktop_quote, program), "launcher"]),
+        "Icon": str(icon_file()), "Exec": exec_line(program, None, "launcher"),
         "Terminal": "false", "StartupNotify": "false", "Categories": "Graphics;Photography;",
         "Keywords": "photo;image;search;similar;tag;"})
     plan.files[home / ".local/share/applications/photobrain.desktop"] = (text, 0o644)

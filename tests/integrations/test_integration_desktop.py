@@ -186,12 +186,14 @@ def test_a_missing_file_or_a_broken_command_says_what_went_wrong_in_a_notificati
     assert json.loads(notes.read_text().splitlines()[-1])[-1] == f"cannot tag {gone}: no such file or folder"
 
 
-def test_tag_invocations_started_together_become_one_tag_run(tmp_path, isolated_user):
-    """Explorer starts one process per selected file: they queue their files and one of them tags them all."""
+def test_tag_invocations_started_together_become_one_tag_run_and_runs_never_overlap(tmp_path, isolated_user):
+    """Explorer starts one process per selected file: they queue their files and one of them tags them all; files
+    chosen while a run is going are tagged by the next run of the same process, not by a second model at once."""
     recorder = tmp_path / "tag-stand-in"
     calls = tmp_path / "calls.jsonl"
-    recorder.write_text(f"#!{sys.executable}\nimport json, sys, time\ntime.sleep(0.5)\n"
-                        f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\nprint('{{}}')\n")
+    recorder.write_text(f"#!{sys.executable}\nimport json, sys, time\nstarted = time.time()\ntime.sleep(3)\n"
+                        f"open({str(calls)!r}, 'a').write(json.dumps([started, time.time(), *sys.argv[1:]]) + '\\n')\n"
+                        "print('{}')\n")
     recorder.chmod(0o755)
     photos = []
     for i in range(6):
@@ -202,13 +204,16 @@ def test_tag_invocations_started_together_become_one_tag_run(tmp_path, isolated_
               f"sys.exit(actions.tag(sys.argv[1:], Notifier(), queue=Path({str(queue)!r}), gather=1.0,"
               f" command=[{str(recorder)!r}]))")
     processes = []
-    for photo in photos:
-        processes.append(subprocess.Popen([sys.executable, "-c", script, str(photo)]))
-        time.sleep(0.05)
+    for wave in (photos[:3], photos[3:]):
+        for photo in wave:
+            processes.append(subprocess.Popen([sys.executable, "-c", script, str(photo)]))
+            time.sleep(0.05)
+        time.sleep(2.5)  # the first wave's run is going when the second wave comes
     assert [p.wait(timeout=60) for p in processes] == [0] * 6
     runs = [json.loads(line) for line in calls.read_text().splitlines()]
-    assert len(runs) == 1, runs
-    assert runs[0][:3] == ["tag", "--json", "--"] and sorted(runs[0][3:]) == sorted(map(str, photos))
+    assert [sorted(run[5:]) for run in runs] == [sorted(map(str, photos[:3])), sorted(map(str, photos[3:]))]
+    assert all(run[2:5] == ["tag", "--json", "--"] for run in runs)
+    assert runs[1][0] >= runs[0][1], "two tag runs at once"
 
 
 def test_notifications_on_every_platform_carry_the_text_as_it_is():

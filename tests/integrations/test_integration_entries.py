@@ -73,7 +73,8 @@ class Recorder:
 
 @pytest.fixture
 def recorder(tmp_path) -> Recorder:
-    return Recorder(tmp_path / "venv" / "bin")
+    """In a folder whose name every entry has to quote (the entries name the program by its absolute path)."""
+    return Recorder(tmp_path / "Zoë's \"photo\" tools $HOME (venv)" / "bin")
 
 
 @pytest.fixture
@@ -124,7 +125,8 @@ def thunar_run(command: str, files: list[Path]) -> None:
     """Thunar's custom action: %f is the first file and %F all of them, each quoted by g_shell_quote; the line is
     then split by g_shell_parse_argv and started without a shell."""
     quoted = [str(glib("quote", text=str(f))) for f in files]
-    line = re.sub(r"%[fF]", lambda m: " ".join(quoted) if m.group() == "%F" else quoted[0], command)  # one pass
+    codes = {"%F": " ".join(quoted), "%f": quoted[0], "%%": "%"}
+    line = re.sub(r"%[fF%]", lambda m: codes[m.group()], command)  # in one pass, as Thunar reads it
     subprocess.run(glib("parse", line=line), check=True, timeout=30)
 
 
@@ -148,8 +150,9 @@ def test_every_linux_entry_reads_back_with_its_own_format_s_reader(recorder, iso
         head = keyfile_section(path.read_text(), "Desktop Entry")
         assert head["Type"] == "Service" and head["Actions"] == f"photobrain_{name};"
         action = keyfile_section(path.read_text(), f"Desktop Action photobrain_{name}")
-        assert glib("keyfile", path=str(path), group=f"Desktop Action photobrain_{name}")["Exec"] == action["Exec"]
-        assert action["Exec"].startswith(str(recorder.program))
+        exec_value = glib("keyfile", path=str(path), group=f"Desktop Action photobrain_{name}")["Exec"]
+        assert exec_value == action["Exec"].replace("\\\\", "\\")  # the key file's one string escape here
+        assert glib("parse", line=exec_value)[:4] == [str(recorder.program), "action", name, "--"]
     assert keyfile_section((home / ".local/share/kio/servicemenus/photobrain-similar.desktop").read_text(),
                            "Desktop Entry")["MimeType"] == "image/*;"
     assert "inode/directory" in keyfile_section(
@@ -217,6 +220,19 @@ def test_each_entry_hands_photobrain_a_file_with_an_odd_name_as_one_exact_argume
     subprocess.run([str(script), odd_photo.name], cwd=folder, check=True, timeout=30)  # Nautilus: names, in the folder
     assert recorder.last() == ["action", "similar", "--", ODD], "Nautilus script"
     assert argument_path(ODD) == Path(os.path.abspath(ODD))
+
+
+def test_a_percent_sign_in_photobrain_s_own_path_is_escaped_or_refused(tmp_path, odd_photo, isolated_user):
+    recorder = Recorder(tmp_path / "100% local" / "bin")
+    photobrain("integrations", "install", "thunar", "nautilus", "--program", str(recorder.program))
+    command = ET.parse(isolated_user / ".config/Thunar/uca.xml").getroot().find("action/command").text
+    thunar_run(command, [odd_photo])  # Thunar reads %% as a percent sign
+    assert recorder.last() == ["action", "similar", "--", str(odd_photo)]
+    for name in ("dolphin", "nemo", "open-with", "menu"):  # GLib and Nemo 5 cannot start such a program at all
+        refused = photobrain("integrations", "install", name, "--program", str(recorder.program), check=False)
+        assert refused.returncode == 1 and "cannot run a program whose path holds a '%'" in refused.stderr, name
+    assert not (isolated_user / ".local/share/nemo").exists()
+    assert not (isolated_user / ".local/share/applications").exists()
 
 
 def test_the_nautilus_extension_offers_the_right_entries_and_only_starts_photobrain(recorder, odd_photo, isolated_user,
@@ -377,18 +393,33 @@ def test_thunar_loads_the_merged_actions(recorder, isolated_user, tmp_path):
     uca = isolated_user / ".config/Thunar/uca.xml"
     uca.parent.mkdir(parents=True)
     uca.write_text(USER_UCA.replace("<directories/>", "<directories>"))
-    assert "thunar-uca-WARNING" in _thunar_start(tmp_path)
+    assert "thunar-uca-WARNING" in _start_app(["thunar"], tmp_path)
     uca.write_text(USER_UCA)
     photobrain("integrations", "install", "thunar", "--program", str(recorder.program))
-    output = _thunar_start(tmp_path)
+    output = _start_app(["thunar"], tmp_path)
     assert "thunar-uca" not in output, output
     assert set(actions_of(uca)) == {"1700000000000000-1", "photobrain-similar", "photobrain-tag", "photobrain-search"}
 
 
-def _thunar_start(folder: Path) -> str:
+def test_nemo_loads_the_actions(recorder, isolated_user, tmp_path):
+    """Nemo reads every action file at start and warns about one it will not load (checked first with one
+    lacking its Selection, so the check can fail)."""
+    actions = isolated_user / ".local/share/nemo/actions"
+    actions.mkdir(parents=True)
+    broken = actions / "broken.nemo_action"
+    broken.write_text("[Nemo Action]\nName=Broken\nExec=true %F\nMimetypes=image/*;\n")
+    assert f"Check the {broken} file" in _start_app(["nemo", "--no-desktop"], tmp_path)
+    broken.unlink()
+    photobrain("integrations", "install", "nemo", "--program", str(recorder.program))
+    output = _start_app(["nemo", "--no-desktop"], tmp_path)
+    assert "An action definition requires" not in output and "photobrain" not in output, output
+
+
+def _start_app(command: list[str], folder: Path) -> str:
+    """What a file manager says on stderr in its first seconds, started on a virtual display."""
     runtime = folder / "runtime"
     runtime.mkdir(mode=0o700, exist_ok=True)
-    process = subprocess.Popen(["xvfb-run", "-a", "dbus-run-session", "--", "thunar", str(folder)],
+    process = subprocess.Popen(["xvfb-run", "-a", "dbus-run-session", "--", *command, str(folder)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                                env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
     try:
