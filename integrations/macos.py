@@ -61,6 +61,7 @@ def workflow(program: list[str], name: str, types: list[str]) -> dict:
             "Class Name": "RunShellScriptAction", "InputUUID": ids[1], "OutputUUID": ids[2], "UUID": ids[0],
             "UnlocalizedApplications": ["Automator"], "isViewVisible": True}, "isViewVisible": True}],
         "connectors": {},
+        "PhotobrainInstalledBy": MARK,
         "workflowMetaData": {"serviceApplicationBundleID": "com.apple.finder", "serviceInputTypeIdentifier": kind,
                              "serviceOutputTypeIdentifier": "com.apple.Automator.nothing",
                              "serviceProcessesInput": 0, "workflowTypeIdentifier": "com.apple.Automator.servicesMenu"},

@@ -6,9 +6,9 @@
 
 Each command runs ``pythonw.exe -m sidecar action NAME -- "%1"``: pythonw has no console, so no window flashes;
 what happens is told in a notification and ``actions.log``. ``%1`` is quoted (a path with spaces stays one
-argument; Windows file names cannot hold a double quote). Explorer starts one process per selected file for a
-command verb (``MultiSelectModel=Player`` only lifts the 15-file limit): ``photobrain action tag`` gathers them
-into one run. "Find similar" and "Search" take one item (``Single``).
+argument; Windows file names cannot hold a double quote). "Tag" is ``MultiSelectModel=Player`` (no 15-file
+limit); where Explorer starts one process per selected file, ``photobrain action tag`` gathers them into one
+run. "Find similar" and "Search" take one item (``Single``).
 """
 from __future__ import annotations
 

@@ -37,15 +37,18 @@ def places() -> tuple[Path, Path]:
     return data_dir() / "actions.log", data_dir() / "actions" / "tag-queue"
 
 
-def argument_path(argument: str) -> Path:
+def argument_path(argument: str, *, windows: bool = os.name == "nt") -> Path:
     """A file manager's argument as an absolute path: a ``file://`` URI is decoded to the file's own bytes."""
+    if windows and argument.endswith('"'):
+        # Explorer's "%1" for a drive's root is "D:\", which the C runtime reads as D: and a quote
+        argument = argument[:-1] + "\\"
     if argument.startswith("file://"):
         parts = urlsplit(argument)
         if parts.netloc not in ("", "localhost"):
             raise PhotobrainError(None, f"{argument} is on another machine ({parts.netloc})",
                                   "photobrain works on files of this computer; copy the photo here first")
         return Path(os.fsdecode(unquote_to_bytes(parts.path)))
-    return Path(os.path.abspath(argument))
+    return Path(argument if windows and argument[1:3] == ":\\" else os.path.abspath(argument))
 
 
 # -- tag: gathered, run as one 'photobrain tag', told in notifications -------------------------------------------

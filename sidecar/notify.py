@@ -91,6 +91,10 @@ class Notifier:
         except (OSError, subprocess.TimeoutExpired) as exc:
             self.log(f"no notification: {exc}")
             return
+        if done.returncode != 0 and words[0] == "notify-send" and "--print-id" in words:
+            # libnotify before 0.7.9 knows neither --print-id nor --replace-id: a new notification each time
+            plain = [w for w in words if not w.startswith(("--print-id", "--replace-id"))]
+            done = subprocess.run(plain, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             self.log(f"no notification: {(done.stderr or '').strip() or 'exit ' + str(done.returncode)}")
             return

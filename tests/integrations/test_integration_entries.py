@@ -555,3 +555,22 @@ def test_every_file_photobrain_writes_carries_its_mark(recorder, isolated_user):
     files = [Path(p) for entry in record.values() for p in entry["files"]]
     assert len(files) == 3 + 4 + 3 + 1 + 1  # dolphin, nautilus (3 scripts + extension), nemo, open-with, menu
     assert all(MARK in p.read_text() for p in files)
+
+
+def test_explorer_s_folder_argument_for_a_drive_root_is_read_back_as_the_drive():
+    # "%1" of D:\ is "D:\" on the command line, which the C runtime splits into D: and a quote
+    assert windows_split('"C:\\Python\\pythonw.exe" -m sidecar action search -- "D:\\"')[-1] == 'D:"'
+    assert str(argument_path('D:"', windows=True)) == "D:\\"
+    assert str(argument_path("D:\\Photos\\2024", windows=True)) == "D:\\Photos\\2024"
+
+
+def test_the_finder_quick_actions_install_once_and_uninstall_to_nothing(recorder, isolated_user):
+    plan = macos.finder([str(recorder.program)], isolated_user)
+    first = installer.install(plan)
+    assert installer.install(plan) == [line.replace("wrote", "unchanged") for line in first]
+    services = isolated_user / "Library/Services"
+    assert sorted(p.name for p in services.iterdir()) == ["Find similar photos.workflow",
+                                                          "Search photos with photobrain.workflow",
+                                                          "Tag with photobrain.workflow"]
+    installer.uninstall(plan)
+    assert list(services.iterdir()) == []
