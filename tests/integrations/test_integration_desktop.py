@@ -93,6 +93,35 @@ def test_find_similar_from_each_file_manager_shows_that_photo_s_similar_photos(d
         os.environ.update(saved)
 
 
+def test_search_photos_on_a_folder_opens_the_page_scoped_to_it(desk, chromium, tmp_path):
+    browser, log = _browser(tmp_path)
+    env = {**desk.env, "BROWSER": str(browser)}
+    subprocess.run([sys.executable, "-m", "sidecar", "integrations", "install", "dolphin"], env=env, check=True,
+                   capture_output=True)
+    folder = desk.library / "landscapes"
+    search = raw_exec(Path(env["HOME"]) / ".local/share/kio/servicemenus/photobrain-search.desktop",
+                      "Desktop Action photobrain_search")
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        gio_launch(search, [folder], tmp_path)
+        url = _next_url(log, 0)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    target = parse_qs(urlsplit(url).query)["next"][0]
+    assert urlsplit(target).path == "/" and parse_qs(urlsplit(target).query)["in"] == [str(folder)]
+    chromium.get(url)
+    wait(chromium, lambda d: d.find_element(By.ID, "folder").get_attribute("value") == str(folder))
+    shown = answers(chromium)
+    Select(chromium.find_element(By.ID, "cutoff")).select_by_value("-100")
+    chromium.find_element(By.ID, "q").send_keys("valley")
+    found = settled(chromium, shown)
+    assert found and all(path.startswith(str(folder) + "/") for path in found)
+    everywhere = json.loads(desk.photobrain("search", "valley", "--json", "-n", "60", "--cutoff", "-100").stdout)
+    assert any(not hit["path"].startswith(str(folder)) for hit in everywhere["hits"]), "the scope made no difference"
+
+
 @pytest.fixture
 def tag_desk(tmp_path, tiny_clip_prepared):
     """A library tagged with the tiny model, a folder of new photos dropped into it, a stand-in notify-send, and
