@@ -68,7 +68,7 @@ class Plan:
     registry: list[RegistryKey] = field(default_factory=list)
     after: list[list[str]] = field(default_factory=list)                  # refreshes run when present
     notes: list[str] = field(default_factory=list)                        # what the user should know
-    pins: dict[str, str] = field(default_factory=dict)                    # MIME type -> its viewer today
+    keep_viewers: tuple[str, ...] = ()                                    # MIME types whose default viewer stays
 
 
 def default_program() -> list[str]:

@@ -123,6 +123,7 @@ def install(plan: Plan, *, reg=None) -> list[str]:
     record = _read_record()
     entry: dict = {"program": plan.program, "files": {}, "uca": [], "registry": []}
     done: list[str] = []
+    pins = linux.current_defaults(plan.keep_viewers) if plan.keep_viewers else {}  # before the entry is there
     for path, (text, mode) in plan.files.items():
         data = text.encode()
         if path.exists() and not _ours(path):
@@ -145,13 +146,13 @@ def install(plan: Plan, *, reg=None) -> list[str]:
             import winreg as reg  # type: ignore[import-not-found,no-redef]
         done.extend(windows.apply(plan, reg))
         entry["registry"] = [e.key for e in plan.registry]
-    if plan.pins:
-        linux.edit_defaults(plan.pins, {})
-        entry["pins"] = plan.pins
-        done.append(f"kept {len(plan.pins)} photo types opening with their viewer today "
-                    f"({', '.join(sorted(set(plan.pins.values())))}), written to {linux.mimeapps_file()}")
-    elif "pins" in record.get(plan.name, {}):
-        entry["pins"] = record[plan.name]["pins"]  # a second install: the first one's lines stay ours
+    if pins:
+        linux.edit_defaults(pins, {})
+        done.append(f"kept {len(pins)} photo types opening with their viewer today "
+                    f"({', '.join(sorted(set(pins.values())))}), written to {linux.mimeapps_file()}")
+    earlier = record.get(plan.name, {}).get("pins", {})
+    if pins or earlier:
+        entry["pins"] = {**earlier, **pins}  # a second install: the first one's lines stay photobrain's
     for command in plan.after:
         _refresh(command)
     record[plan.name] = entry

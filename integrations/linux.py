@@ -139,7 +139,7 @@ def open_with(program: list[str], home: Path) -> Plan:
     # GLib makes the first registered application a type's default when the user never chose one, and the
     # user's own folder comes first: the viewer each photo type opens with today is written down as the
     # user's choice before this entry is registered (uninstall takes back exactly those lines)
-    plan.pins = current_defaults(IMAGE_TYPES)
+    plan.keep_viewers = IMAGE_TYPES
     plan.notes.append("'Open with' menus (digiKam's too) list 'Find similar photos' for photos")
     return plan
 
