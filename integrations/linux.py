@@ -52,10 +52,26 @@ def _keyfile(group: str, entries: dict[str, str]) -> str:
     return f"[{group}]\n" + "".join(f"{key}={value}\n" for key, value in entries.items())
 
 
+def dolphin_folder(home: Path, *, run=subprocess.run) -> Path:
+    """Where this system's Dolphin reads a user's service menus: ``kio/servicemenus`` for KF6 and KF5 from 5.85
+    (which read the old place too, so writing both would show every entry twice), ``kservices5/ServiceMenus``
+    for an older KF5 (Debian 11, Ubuntu 20.04)."""
+    try:
+        answer = run(["kf5-config", "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        answer = None
+    for line in (answer.stdout if answer is not None else "").splitlines():
+        if line.startswith("KDE Frameworks:"):
+            version = tuple(int(part) for part in line.split(":")[1].strip().split(".")[:2] if part.isdigit())
+            if version and version < (5, 85):
+                return home / ".local/share/kservices5/ServiceMenus"
+    return home / ".local/share/kio/servicemenus"
+
+
 def dolphin(program: list[str], home: Path) -> Plan:
-    """A service menu per action in ``~/.local/share/kio/servicemenus`` (KF6, and KF5 from 5.85), executable."""
+    """A service menu per action where this system's Dolphin reads them (``dolphin_folder``), executable."""
     plan = Plan("dolphin", program)
-    folder = home / ".local/share/kio/servicemenus"
+    folder = dolphin_folder(home)
     for action in ACTIONS:
         types = [*(("image/*",) if action.images else ()), *(("inode/directory",) if action.folders else ())]
         head = {"Type": "Service", "MimeType": ";".join(types) + ";", "Actions": f"photobrain_{action.name};",

@@ -574,3 +574,17 @@ def test_the_finder_quick_actions_install_once_and_uninstall_to_nothing(recorder
                                                           "Tag with photobrain.workflow"]
     installer.uninstall(plan)
     assert list(services.iterdir()) == []
+
+
+def test_dolphin_s_service_menus_go_where_its_frameworks_read_them(tmp_path):
+    from integrations.linux import dolphin_folder
+
+    def kf5(version):
+        return lambda *a, **k: subprocess.CompletedProcess(a, 0, f"Qt: 5.15.2\nKDE Frameworks: {version}\n", "")
+
+    def missing(*a, **k):
+        raise FileNotFoundError("kf5-config")
+
+    assert dolphin_folder(tmp_path, run=kf5("5.78.0")) == tmp_path / ".local/share/kservices5/ServiceMenus"
+    assert dolphin_folder(tmp_path, run=kf5("5.103.0")) == tmp_path / ".local/share/kio/servicemenus"
+    assert dolphin_folder(tmp_path, run=missing) == tmp_path / ".local/share/kio/servicemenus"  # KF6 only
