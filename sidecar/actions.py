@@ -51,6 +51,24 @@ def argument_path(argument: str, *, windows: bool = os.name == "nt") -> Path:
     return Path(argument if windows and argument[1:3] == ":\\" else os.path.abspath(argument))
 
 
+def new_in_a_library(catalog: Path, path: Path) -> bool:
+    """A photo inside one of the catalog's libraries that the catalog does not hold yet: "Find similar" tags it
+    first (as the service's background tagging would, minutes later), so that it has photos like it to show."""
+    from index.catalog import Catalog
+    from xmp.formats import is_image
+
+    if not path.is_file() or not is_image(path):
+        return False
+    opened = Catalog.open_readonly(catalog)
+    if opened is None:
+        return False
+    try:
+        row = opened.file_row(path)
+        return (row is None or row.status != "ok") and opened.library_of(path) is not None
+    finally:
+        opened.close()
+
+
 # -- tag: gathered, run as one 'photobrain tag', told in notifications -------------------------------------------
 
 def tag(arguments: list[str], notifier: Notifier, *, queue: Path, gather: float = GATHER_SECONDS,

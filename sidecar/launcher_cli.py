@@ -67,11 +67,14 @@ def register(cli: click.Group) -> None:
             path = actions.argument_path(files[0])
             if not path.exists():
                 raise PhotobrainError(path, "no such file or folder", "it may have been moved or renamed")
+            home = home_catalog_of(ctx)
             if name == "similar":
+                if actions.new_in_a_library(home, path):
+                    actions.run_tag([path], notifier)  # a photo just imported: its library's settings, once
                 target = lifecycle.page_target(similar=str(path))
             else:
                 target = lifecycle.page_target(folder=str(path if path.is_dir() else path.parent))
-            url = lifecycle.page_address(home_catalog_of(ctx), target, log=notifier.log)
+            url = lifecycle.page_address(home, target, log=notifier.log)
             import webbrowser
 
             if not webbrowser.open(url):

@@ -192,6 +192,30 @@ def test_tag_with_photobrain_on_a_photo_in_no_library_tags_it_with_the_default_s
     assert loose.with_name(loose.name + ".xmp").exists() or loose.with_suffix(".xmp").exists()
 
 
+def test_find_similar_on_a_photo_just_imported_tags_it_first_so_the_page_has_its_neighbours(tag_desk, tmp_path):
+    library, new, env, notes = tag_desk
+    browser, log = _browser(tmp_path)
+    env = {**env, "BROWSER": str(browser)}
+    photo = new / "fig.jpg"  # in the library, not tagged yet
+    try:
+        done = subprocess.run([sys.executable, "-m", "sidecar", "action", "similar", "--", str(photo)], env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        target = parse_qs(urlsplit(_next_url(log, 0)).query)["next"][0]
+        assert parse_qs(urlsplit(target).query)["path"] == [str(photo)]
+        said = [json.loads(line)[-1] for line in notes.read_text().splitlines()]
+        assert said[0] == "Tagging fig.jpg…" and said[-1].startswith(f"Tagged 1 photo in {library.name}")
+        similar = subprocess.run([sys.executable, "-m", "sidecar", "similar", str(photo), "--json", "--cutoff", "-100"],
+                                 env=env, capture_output=True, text=True)
+        assert similar.returncode == 0 and json.loads(similar.stdout)["hits"], similar.stderr
+        # tagged now: a second "Find similar" opens the page at once, tagging nothing
+        subprocess.run([sys.executable, "-m", "sidecar", "action", "similar", "--", str(photo)], env=env, check=True,
+                       timeout=60)
+        assert len(notes.read_text().splitlines()) == len(said)
+    finally:
+        subprocess.run([sys.executable, "-m", "sidecar", "serve", "--stop"], env=env, capture_output=True)
+
+
 def test_a_missing_file_or_a_broken_command_says_what_went_wrong_in_a_notification(tag_desk, tmp_path):
     _, _, env, notes = tag_desk
     gone = tmp_path / "not there.jpg"
