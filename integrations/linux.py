@@ -166,7 +166,7 @@ def menu(program: list[str], home: Path) -> Plan:
     text = f"# {MARK}\n" + _keyfile("Desktop Entry", {
         "Type": "Application", "Name": "photobrain", "GenericName": "Photo search",
         "Comment": "Search your photos by what is in them, on this computer",
-        "Icon": str(icon_file()), "Exec": exec_line(program, None, "launcher"),
+        "Icon": str(icon_file()), "Exec": exec_line(program, None, "action page"),
         "Terminal": "false", "StartupNotify": "false", "Categories": "Graphics;Photography;",
         "Keywords": "photo;image;search;similar;tag;"})
     plan.files[home / ".local/share/applications/photobrain.desktop"] = (text, 0o644)

@@ -46,15 +46,16 @@ def register(cli: click.Group) -> None:
             click.echo(f"photobrain: no browser could be started; open this address (once): {url}", err=True)
 
     @cli.command("action", context_settings={"ignore_unknown_options": True})
-    @click.argument("name", type=click.Choice(["similar", "search", "tag"]))
-    @click.argument("files", nargs=-1, required=True)
+    @click.argument("name", type=click.Choice(["similar", "search", "tag", "page"]))
+    @click.argument("files", nargs=-1)
     @catalog_option("The catalog to search. [default: the config file's, else the data folder's]")
     @click.pass_context
     def action(ctx, name, files, catalog) -> None:
         """What the right-click entries run ('photobrain integrations install'): 'similar FILE' opens the page with
         the photos like FILE, 'search FOLDER' the page scoped to FOLDER, 'tag PATH...' tags photos and folders with
-        their library's settings. Files may be paths or file:// URIs; put '--' before them. Nothing is printed:
-        a desktop notification says what happened, and actions.log in the data folder keeps every line."""
+        their library's settings, 'page' opens the search page (the application menu's entry). Files may be paths
+        or file:// URIs; put '--' before them. Nothing is printed: a desktop notification says what happened, and
+        actions.log in the data folder keeps every line."""
         from . import actions, lifecycle
         from .notify import Notifier
 
@@ -62,13 +63,18 @@ def register(cli: click.Group) -> None:
         notifier = Notifier(log)
         notifier.log(f"action {name}: {' '.join(files)}")
         try:
+            if name != "page" and not files:
+                raise PhotobrainError(None, f"'photobrain action {name}' needs the files it is for",
+                                      f"photobrain action {name} -- FILE...")
             if name == "tag":
                 sys.exit(actions.tag(list(files), notifier, queue=queue))
-            path = actions.argument_path(files[0])
+            home = home_catalog_of(ctx)
+            path = actions.argument_path(files[0]) if files else Path.home()
             if not path.exists():
                 raise PhotobrainError(path, "no such file or folder", "it may have been moved or renamed")
-            home = home_catalog_of(ctx)
-            if name == "similar":
+            if name == "page":
+                target = "/"
+            elif name == "similar":
                 if actions.new_in_a_library(home, path):
                     actions.run_tag([path], notifier)  # a photo just imported: its library's settings, once
                 target = lifecycle.page_target(similar=str(path))

@@ -227,12 +227,13 @@ def test_a_missing_file_or_a_broken_command_says_what_went_wrong_in_a_notificati
                                                          "renamed)"]
     photo = tmp_path / "Photos" / "animals" / "ladybird.jpg"
     nobody = tmp_path / "nobody"  # a user who never tagged anything
-    done = subprocess.run([sys.executable, "-m", "sidecar", "action", "search", "--", str(photo)],
-                          env={**env, "HOME": str(nobody), "XDG_DATA_HOME": str(nobody / "data")},
-                          capture_output=True, text=True)
-    assert done.returncode == 1
-    last = json.loads(notes.read_text().splitlines()[-1])
-    assert "no catalog yet" in last[-1] and "photobrain tag FOLDER" in last[-1]
+    for words in (["search", "--", str(photo)], ["page"]):  # a right-click, the application menu's entry
+        done = subprocess.run([sys.executable, "-m", "sidecar", "action", *words],
+                              env={**env, "HOME": str(nobody), "XDG_DATA_HOME": str(nobody / "data")},
+                              capture_output=True, text=True)
+        assert done.returncode == 1 and done.stderr == ""
+        last = json.loads(notes.read_text().splitlines()[-1])
+        assert "no catalog yet" in last[-1] and "photobrain tag FOLDER" in last[-1]
     done = subprocess.run([sys.executable, "-m", "sidecar", "action", "tag", "--", str(gone)], env=env,
                           capture_output=True, text=True)
     assert done.returncode == 1

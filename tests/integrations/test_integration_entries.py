@@ -216,6 +216,10 @@ def test_each_entry_hands_photobrain_a_file_with_an_odd_name_as_one_exact_argume
     got = recorder.last()
     assert got[:3] == expected[:3] and argument_path(got[3]) == odd_photo, "Nemo (a file URI, decoded by photobrain)"
 
+    subprocess.run(["gio", "launch", str(home / ".local/share/applications/photobrain.desktop")], check=True,
+                   timeout=30, capture_output=True)
+    assert recorder.last() == ["action", "page"], "the application menu"
+
     script = home / ".local/share/nautilus/scripts/Find similar photos"
     subprocess.run([str(script), odd_photo.name], cwd=folder, check=True, timeout=30)  # Nautilus: names, in the folder
     assert recorder.last() == ["action", "similar", "--", ODD], "Nautilus script"
