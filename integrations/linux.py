@@ -18,7 +18,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .entries import ACTIONS, IMAGE_TYPES, MARK, Action, Plan, UcaAction, icon_file
+from .entries import ACTIONS, IMAGE_TYPES, MARK, Plan, UcaAction, icon_file
 
 NAMES = ("dolphin", "nautilus", "thunar", "nemo", "open-with", "menu")
 APPS = {"dolphin": "dolphin", "nautilus": "nautilus", "thunar": "thunar", "nemo": "nemo"}  # the program each is for
@@ -40,12 +40,11 @@ def _refuse_percent(program: list[str], reader: str) -> None:
                               "install photobrain in a folder without '%' in its path, or name another with --program")
 
 
-def exec_line(program: list[str], action: Action | None, field_code: str) -> str:
-    """A Desktop Entry Exec line; GLib checks the program exists with '%%' unexpanded, so a '%' is refused."""
+def exec_line(program: list[str], arguments: str) -> str:
+    """A Desktop Entry Exec line: the program quoted, then ``arguments`` (words and field codes, as written);
+    GLib checks the program exists with '%%' unexpanded, so a '%' in its path is refused."""
     _refuse_percent(program, "GLib (and so every 'Open with' menu)")
-    if action is None:
-        return " ".join([*map(desktop_quote, program), field_code])
-    return " ".join([*map(desktop_quote, program), "action", action.name, "--", field_code])
+    return " ".join([*map(desktop_quote, program), arguments])
 
 
 def _keyfile(group: str, entries: dict[str, str]) -> str:
@@ -82,7 +81,7 @@ def dolphin(program: list[str], home: Path) -> Plan:
                 + _keyfile("Desktop Entry", head) + "\n"
                 + _keyfile(f"Desktop Action photobrain_{action.name}",
                            {"Name": action.label, "Icon": str(icon_file()),
-                            "Exec": exec_line(program, action, "%F" if action.many else "%f")}))
+                            "Exec": exec_line(program, f"action {action.name} -- {'%F' if action.many else '%f'}")}))
         plan.files[folder / f"photobrain-{action.name}.desktop"] = (text, 0o755)  # KF6 runs only executable menus
     plan.notes.append("Dolphin shows them in the right-click menu of photos and folders (reopen Dolphin's windows)")
     return plan
@@ -147,7 +146,7 @@ def open_with(program: list[str], home: Path) -> Plan:
     similar = ACTIONS[0]
     text = f"# {MARK}\n" + _keyfile("Desktop Entry", {
         "Type": "Application", "Name": similar.label, "GenericName": "Similar photo search",
-        "Comment": similar.comment, "Icon": str(icon_file()), "Exec": exec_line(program, similar, "%f"),
+        "Comment": similar.comment, "Icon": str(icon_file()), "Exec": exec_line(program, "action similar -- %f"),
         "Terminal": "false", "NoDisplay": "true", "StartupNotify": "false",
         "MimeType": ";".join(IMAGE_TYPES) + ";", "Categories": "Graphics;Photography;"})
     plan.files[home / ".local/share/applications/photobrain-similar.desktop"] = (text, 0o644)
@@ -166,7 +165,7 @@ def menu(program: list[str], home: Path) -> Plan:
     text = f"# {MARK}\n" + _keyfile("Desktop Entry", {
         "Type": "Application", "Name": "photobrain", "GenericName": "Photo search",
         "Comment": "Search your photos by what is in them, on this computer",
-        "Icon": str(icon_file()), "Exec": exec_line(program, None, "action page"),
+        "Icon": str(icon_file()), "Exec": exec_line(program, "action page"),
         "Terminal": "false", "StartupNotify": "false", "Categories": "Graphics;Photography;",
         "Keywords": "photo;image;search;similar;tag;"})
     plan.files[home / ".local/share/applications/photobrain.desktop"] = (text, 0o644)
