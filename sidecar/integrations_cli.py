@@ -8,6 +8,31 @@ from pathlib import Path
 import click
 
 
+def _each(names: list[str], apply) -> None:
+    """Apply to every named entry, going on past one that fails (each failure told as every error is); exit 1 if
+    any failed. An unknown name stops everything before anything is written."""
+    from integrations import installer
+    from xmp.errors import PhotobrainError
+
+    from .cli import _report_plain
+
+    for name in names:
+        installer.plan_for(name, ["photobrain"], Path.home())  # raises for a name this system has no entry for
+    failed = False
+    for name in names:
+        click.echo(f"{name}:")
+        try:
+            lines = apply(name)
+        except PhotobrainError as exc:
+            _report_plain(exc.path, exc.reason, exc.hint)
+            failed = True
+            continue
+        for line in lines:
+            click.echo(f"  {line}")
+    if failed:
+        sys.exit(1)
+
+
 def register(cli: click.Group) -> None:
     @cli.group("integrations")
     def integrations_group() -> None:
@@ -32,11 +57,7 @@ def register(cli: click.Group) -> None:
             for name in skipped:
                 click.echo(f"skipped {name}: not installed here ('photobrain integrations install {name}' "
                            "installs its entries anyway)")
-        for name in dict.fromkeys(chosen):
-            plan = installer.plan_for(name, words, Path.home())
-            click.echo(f"{name}:")
-            for line in installer.install(plan):
-                click.echo(f"  {line}")
+        _each(list(dict.fromkeys(chosen)), lambda name: installer.install(installer.plan_for(name, words, Path.home())))
 
     @integrations_group.command("uninstall")
     @click.argument("names", nargs=-1)
@@ -44,11 +65,8 @@ def register(cli: click.Group) -> None:
         """Remove the entries NAMES (default: all) photobrain installed; files changed since are kept."""
         from integrations import installer
 
-        for name in names or installer.names_for(sys.platform):
-            plan = installer.plan_for(name, ["photobrain"], Path.home())
-            click.echo(f"{name}:")
-            for line in installer.uninstall(plan):
-                click.echo(f"  {line}")
+        _each(list(names or installer.names_for(sys.platform)),
+              lambda name: installer.uninstall(installer.plan_for(name, ["photobrain"], Path.home())))
 
     @integrations_group.command("status")
     @click.option("--json", "as_json", is_flag=True, help="One JSON list.")

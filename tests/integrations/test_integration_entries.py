@@ -592,3 +592,18 @@ def test_dolphin_s_service_menus_go_where_its_frameworks_read_them(tmp_path):
     assert dolphin_folder(tmp_path, run=kf5("5.78.0")) == tmp_path / ".local/share/kservices5/ServiceMenus"
     assert dolphin_folder(tmp_path, run=kf5("5.103.0")) == tmp_path / ".local/share/kio/servicemenus"
     assert dolphin_folder(tmp_path, run=missing) == tmp_path / ".local/share/kio/servicemenus"  # KF6 only
+
+
+def test_an_unreadable_uca_xml_is_left_as_it_is_and_the_other_entries_still_install(recorder, isolated_user):
+    uca = isolated_user / ".config/Thunar/uca.xml"
+    uca.parent.mkdir(parents=True)
+    uca.write_text(USER_UCA.replace("</actions>", ""))  # cut short (a full disk, an editor crash)
+    before = uca.read_bytes()
+    done = photobrain("integrations", "install", "thunar", "nemo", "--program", str(recorder.program), check=False)
+    assert done.returncode == 1
+    assert f"error: {uca}: Thunar's custom actions file cannot be read" in done.stderr and "hint: fix it" in done.stderr
+    assert uca.read_bytes() == before
+    assert (isolated_user / ".local/share/nemo/actions/photobrain-similar.nemo_action").exists()
+    unknown = photobrain("integrations", "install", "nemo", "konqueror", check=False)
+    assert unknown.returncode == 1 and "no integration named 'konqueror'" in unknown.stderr
+    assert "nemo:" not in unknown.stdout, "nothing is installed when a name is wrong"
