@@ -23,6 +23,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 from xmp.errors import PhotobrainError
 
+from .files import alive
 from .notify import Notifier
 
 GATHER_SECONDS = 1.0  # how long the first invocation waits for its siblings' files (Explorer starts them ~50 ms apart)
@@ -114,7 +115,7 @@ def _take(lock: Path) -> bool:
                 holder = int(lock.read_text() or 0)
             except (OSError, ValueError):
                 holder = 0
-            if holder and _alive(holder):
+            if holder and alive(holder):
                 return False
             lock.unlink(missing_ok=True)
             continue
@@ -122,24 +123,6 @@ def _take(lock: Path) -> bool:
             out.write(str(os.getpid()))
         return True
     return False
-
-
-def _alive(pid: int) -> bool:
-    if os.name == "nt":
-        import ctypes
-
-        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # type: ignore[attr-defined]
-        if not handle:
-            return False
-        ctypes.windll.kernel32.CloseHandle(handle)  # type: ignore[attr-defined]
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _gather(queue: Path, quiet: float) -> list[Path]:

@@ -30,11 +30,20 @@ def is_leftover(name: str, st: os.stat_result, now: float | None = None) -> bool
     now = time.time() if now is None else now
     if match.group(1) is None:
         return now - st.st_mtime > LEFTOVER_AGE
-    return now - st.st_ctime > STALE_AGE or not _alive(int(match.group(1)))
+    return now - st.st_ctime > STALE_AGE or not alive(int(match.group(1)))
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs. (Never ``os.kill`` on Windows: there any signal but Ctrl-C/Break terminates.)"""
     if pid == os.getpid():
+        return True
+    if os.name == "nt":
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # type: ignore[attr-defined]
+        if not handle:
+            return False
+        ctypes.windll.kernel32.CloseHandle(handle)  # type: ignore[attr-defined]
         return True
     try:
         os.kill(pid, 0)
