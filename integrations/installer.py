@@ -45,10 +45,14 @@ def default_names(platform: str, which=shutil.which) -> tuple[list[str], list[st
     return chosen, skipped
 
 
-def plan_for(name: str, program: list[str], home: Path, platform: str = sys.platform) -> Plan:
+def check_name(name: str, platform: str = sys.platform) -> None:
     if name not in names_for(platform):
         raise PhotobrainError(None, f"no integration named {name!r} on this system",
                               "choose from: " + ", ".join(names_for(platform)))
+
+
+def plan_for(name: str, program: list[str], home: Path, platform: str = sys.platform) -> Plan:
+    check_name(name, platform)
     if name == "explorer":  # pythonw.exe beside this Python: no console window
         return windows.explorer(Path(sys.executable))
     if name == "finder":

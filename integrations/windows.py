@@ -14,21 +14,16 @@ from __future__ import annotations
 
 from pathlib import PurePath, PureWindowsPath
 
+from sidecar.autostart import pythonw_of, windows_quote
+
 from .entries import ACTIONS, MARK, Plan, RegistryKey
 
 NAMES = ("explorer",)
 CLASSES = r"Software\Classes"
 
 
-def windows_quote(word: str) -> str:
-    from subprocess import list2cmdline
-
-    return list2cmdline([word])
-
-
 def explorer(python: PurePath) -> Plan:
-    python = PureWindowsPath(python)
-    pythonw = python.with_name("pythonw.exe") if python.name.lower() == "python.exe" else python
+    pythonw = pythonw_of(PureWindowsPath(python))
     program = [str(pythonw), "-m", "sidecar"]
     plan = Plan("explorer", program)
     runs = " ".join(map(windows_quote, program))

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from xmp.errors import PhotobrainError
@@ -44,7 +44,7 @@ class Plan:
     stop_commands: list[list[str]] = field(default_factory=list)         # run before removing
 
 
-def serve_command(python: Path, catalog: Path) -> list[str]:
+def serve_command(python: PurePath, catalog: Path) -> list[str]:
     return [str(python), "-m", "sidecar", "serve", "--catalog", str(catalog)]
 
 
@@ -63,8 +63,7 @@ def plan(platform: str, *, python: Path, catalog: Path, home: Path, env: dict[st
                     commands=[["launchctl", "bootstrap", f"gui/{uid}", str(path)]],
                     stop_commands=[["launchctl", "bootout", f"gui/{uid}/{AGENT}"]])
     if platform == "win32":
-        pythonw = python.with_name("pythonw.exe") if python.name.lower() == "python.exe" else python
-        line = " ".join(_windows_quote(a) for a in serve_command(pythonw, catalog))
+        line = " ".join(windows_quote(a) for a in serve_command(pythonw_of(python), catalog))
         return Plan(platform, registry=[(RUN_KEY, "photobrain", line)])
     config = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
     unit = config / "systemd/user" / UNIT
@@ -152,9 +151,14 @@ def _systemd_quote(value: str) -> str:
     return f'"{escaped}"'
 
 
-def _windows_quote(value: str) -> str:
+def windows_quote(value: str) -> str:
     """One argument as the Microsoft C runtime splits a command line (subprocess.list2cmdline's rules)."""
     return subprocess.list2cmdline([value])
+
+
+def pythonw_of(python: PurePath) -> PurePath:
+    """The console-less ``pythonw.exe`` beside a Windows ``python.exe`` (no window opens when it starts)."""
+    return python.with_name("pythonw.exe") if python.name.lower() == "python.exe" else python
 
 
 # winreg exists on Windows only: typed loosely so that the checker on any platform accepts it

@@ -17,7 +17,7 @@ def _each(names: list[str], apply) -> None:
     from .cli import _report_plain
 
     for name in names:
-        installer.plan_for(name, ["photobrain"], Path.home())  # raises for a name this system has no entry for
+        installer.check_name(name)
     failed = False
     for name in names:
         click.echo(f"{name}:")
