@@ -92,7 +92,10 @@ def tag_options(func):
 
 
 @cli.command("tag")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--paths-from", type=click.File("rb"), metavar="FILE",
+              help="Also tag the paths listed in FILE ('-': standard input), one per line or NUL-separated: for "
+              "more photos than a command line holds (what the Lightroom plug-in's tag runs use).")
 @tag_options
 @cloud_options
 @click.pass_context
@@ -110,6 +113,13 @@ def tag(ctx: click.Context, paths: tuple[Path, ...], **options) -> None:
     The first tag of a folder records it as a library, with how it is tagged (model, brain, --write,
     --sidecar-name, --root, --threshold, --max-tags, --vocab); later commands on any path in it use that.
     """
+    listed = options.pop("paths_from", None)
+    if listed is not None:
+        data = listed.read()
+        names = data.split(b"\0") if b"\0" in data else data.splitlines()
+        paths = (*paths, *(Path(os.fsdecode(name)) for name in names if name))
+    if not paths:
+        raise click.UsageError("name the photos or folders to tag (PATHS, or --paths-from FILE)")
     _tag(ctx, paths, catalogued_only=False)
 
 
