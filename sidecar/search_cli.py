@@ -189,6 +189,8 @@ def register(cli: click.Group) -> None:
     @click.argument("path", required=False, type=click.Path(path_type=Path))
     @click.option("--status", "show_status", is_flag=True, help="Say whether it runs (exit 3 when not), and how.")
     @click.option("--stop", is_flag=True, help="Stop the running service.")
+    @click.option("--start", is_flag=True, help="Start it in the background unless it runs, and wait until it "
+                  "answers (what the Lightroom plug-in runs; its log is serve.log in the data folder).")
     @click.option("--watch/--no-watch", default=True, show_default=True,
                   help="Tag photos that arrive in the catalog's libraries (each library can opt out: tag --no-watch).")
     @click.option("--idle-unload", type=click.FloatRange(0), default=900, show_default=True, metavar="SECONDS",
@@ -198,7 +200,7 @@ def register(cli: click.Group) -> None:
                   help="Size limit of the launcher's thumbnail cache (least recently shown go first).")
     @common
     @click.pass_context
-    def serve_command(ctx, path, show_status, stop, watch, idle_unload, thumbnail_cache, catalog, model,
+    def serve_command(ctx, path, show_status, stop, start, watch, idle_unload, thumbnail_cache, catalog, model,
                       pretrained) -> None:
         """Keep the model and index warm for search, similar and the launcher page (loopback only, token- or
         cookie-protected), and tag photos that arrive in the libraries.
@@ -213,6 +215,9 @@ def register(cli: click.Group) -> None:
         if show_status or stop:
             _status_or_stop(ctx, path, stop)
             return
+        if start:
+            _start(ctx, path)
+            return
         settings = _settings(ctx, Path(path) if path else None, must_be_in_library=True)
 
         def ready(info: dict) -> None:
@@ -222,6 +227,19 @@ def register(cli: click.Group) -> None:
         serve(settings, ready=ready, log=lambda m: click.echo(m, err=True), idle_unload=idle_unload or None,
               default_model=model is None and pretrained is None, watch=watch,
               thumbnail_limit=thumbnail_cache * 1000 * 1000)
+
+    def _start(ctx: click.Context, path: Path | None) -> None:
+        from xmp.errors import PhotobrainError
+
+        from . import lifecycle
+
+        catalog = _settings(ctx, Path(path)).catalog if path else home_catalog_of(ctx)
+        found = lifecycle.running(catalog)
+        if found is None:
+            if not catalog.exists():
+                raise PhotobrainError(catalog, "no catalog yet: nothing to serve", "tag a folder first: photobrain tag FOLDER")
+            found = lifecycle.start(catalog)
+        click.echo(f"running  process {found['pid']} on 127.0.0.1:{found['port']} for {found['catalog']}")
 
     def _status_or_stop(ctx: click.Context, path: Path | None, stop: bool) -> None:
         import sys

@@ -10,7 +10,10 @@ whatever is presented: other addresses, a foreign ``Host``, another page's
 
 API (JSON in, JSON out): ``POST /search`` ``{"query", "n", "in", "cutoff"}``,
 ``POST /similar`` ``{"path", "n", "in", "cutoff"}``, ``GET /status``,
-``POST /login-code``; the launcher page and its endpoints (``launcher/site.py``).
+``POST /login-code``; the launcher page and its endpoints (``launcher/site.py``). For the Lightroom plug-in,
+to token holders only (``tag_jobs.py``): ``POST /keywords`` ``{"paths"}`` (each photo's AI keywords),
+``POST /tag`` ``{"paths", "rejected"}`` (start a tag run), ``POST /tag/status`` and ``POST /tag/cancel``
+``{"job"}``.
 ``search`` and ``similar`` on the command line use the service when it runs
 for the same catalog and model, and work in-process otherwise. With ``watch``
 it also tags photos that arrive in the libraries (``watch.py``).
@@ -53,7 +56,8 @@ from .memory import resident_memory
 from .output import json_text
 from .quick import post, read_service, service_file
 from .searching import SearchSettings, index_refresher, open_with_models
-from .service_requests import MAX_BODY, MAX_UPLOAD, BadRequest, parse_request, read_body
+from .service_requests import MAX_BODY, MAX_UPLOAD, BadRequest, parse_photos, parse_request, read_body
+from .tag_jobs import TagJobs, keywords_for
 
 MAX_CONNECTIONS = 64      # connections served at once; each is a thread
 REQUEST_SECONDS = 10.0    # to send a whole request (headers and body)
@@ -122,7 +126,8 @@ def serve(settings: SearchSettings, *, port: int = 0, ready: Callable[[dict], No
         watcher = Watcher(settings.catalog, log=log)
     site = Site(searcher, lock, refresh, Thumbnails(cache_dir() / "thumbs", limit=thumbnail_limit),
                 desktop=desktop, pending=watcher.state if watcher else lambda: {"watching": []})
-    server.RequestHandlerClass = _handler(searcher, access, settings, site, refresh, lock, default_model)
+    jobs = TagJobs(settings.catalog, log=log)
+    server.RequestHandlerClass = _handler(searcher, access, settings, site, refresh, lock, default_model, jobs)
     info = {"pid": os.getpid(), "port": access.port, "token": access.token,
             "catalog": str(Path(os.path.abspath(settings.catalog))), "model": settings.model,
             "pretrained": settings.pretrained, "default_model": default_model,
@@ -190,7 +195,8 @@ SIGN_IN_AGAIN = ("<!doctype html><meta charset=utf-8><title>photobrain</title><p
 
 
 def _handler(searcher: Searcher, access: Access, settings: SearchSettings, site: Site,
-             refresh: Callable[[], None], lock: threading.Lock, default_model: bool = False) -> type[BaseHTTPRequestHandler]:
+             refresh: Callable[[], None], lock: threading.Lock, default_model: bool = False,
+             jobs: TagJobs | None = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "photobrain"
         timeout = REQUEST_SECONDS  # on every read of the socket: an idle connection is closed
@@ -292,6 +298,14 @@ def _handler(searcher: Searcher, access: Access, settings: SearchSettings, site:
                     code = access.new_code()
                     self._reply(200, {"code": code, "url": f"http://127.0.0.1:{access.port}/login?code={code}"})
                     return
+                if path in PHOTO_ENDPOINTS:
+                    if access.who(self.headers) != "token":
+                        self._reply(403, {"error": "only a client holding the token file may tag or read keywords"})
+                        return
+                    photos = parse_photos(self.headers, self.rfile)
+                    self._cutoff.cancel()
+                    self._photos(path, photos)
+                    return
                 if path.startswith("/api/"):
                     body = read_body(self.headers, self.rfile, MAX_UPLOAD if path == "/api/similar-image" else MAX_BODY)
                     self._cutoff.cancel()
@@ -321,7 +335,28 @@ def _handler(searcher: Searcher, access: Access, settings: SearchSettings, site:
                 return
             self._reply(200, result.to_dict())
 
+        def _photos(self, path: str, request: dict[str, Any]) -> None:
+            assert jobs is not None
+            if path == "/keywords":
+                self._reply(200, keywords_for(settings.catalog, request.get("paths") or []))
+                return
+            if path == "/tag":
+                if "paths" not in request:
+                    self._reply(400, {"error": "paths must be a list of photo paths"})
+                    return
+                started = jobs.start(request["paths"], request["rejected"])
+                self._reply(409 if started.get("busy") else 200, started)
+                return
+            if "job" not in request:
+                self._reply(400, {"error": "job must be the id a tag request answered with"})
+                return
+            found = (jobs.status if path == "/tag/status" else jobs.cancel)(request["job"])
+            self._reply(200 if found else 404, found or {"error": "no such tag run (the service was restarted?)"})
+
     return Handler
+
+
+PHOTO_ENDPOINTS = ("/keywords", "/tag", "/tag/status", "/tag/cancel")
 
 
 STARTED = time.monotonic()

@@ -100,3 +100,42 @@ def _absolute(value: Any, name: str, *, optional: bool) -> Path | None:
     return Path(value)
 
 
+
+
+MAX_PHOTOS_BODY = 32 << 20  # bytes: the paths of a few hundred thousand selected photos
+MAX_PHOTOS = 200_000
+
+
+def parse_photos(headers, body) -> dict[str, Any]:
+    """A tag or keywords request: ``{"paths": [...], "rejected": {path: [[component, ...], ...]}}`` (the AI
+    keywords the user removed from each photo), or ``{"job": ID}``; raises :class:`BadRequest`."""
+    data = read_body(headers, body, MAX_PHOTOS_BODY)
+    try:
+        request = json.loads(data or b"{}", parse_constant=_no_constant)
+    except RecursionError:
+        raise BadRequest("the request is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the request is not JSON ({exc})") from None
+    if not isinstance(request, dict):
+        raise BadRequest("the request must be a JSON object")
+    if "job" in request:
+        if not isinstance(request["job"], str) or not request["job"]:
+            raise BadRequest("job must be the id a tag request answered with")
+        return {"job": request["job"]}
+    paths = request.get("paths")
+    if not isinstance(paths, list) or not paths or len(paths) > MAX_PHOTOS:
+        raise BadRequest(f"paths must be a list of 1 to {MAX_PHOTOS} photo paths")
+    checked = [_absolute(p, "every path", optional=False) for p in paths]  # never None: not optional
+    rejected = request.get("rejected") or {}
+    if not isinstance(rejected, dict):
+        raise BadRequest("rejected must map a photo's path to the keywords removed from it")
+    removed: dict[Path, list[list[str]]] = {}
+    for path, keywords in rejected.items():
+        if not isinstance(keywords, list) or not all(
+                isinstance(k, list) and k and all(isinstance(w, str) and w and "/" not in w for w in k)
+                for k in keywords):
+            raise BadRequest("each rejected keyword must be a list of names from the root down (no '/' in a name)")
+        photo = _absolute(path, "a rejected photo's path", optional=False)
+        assert photo is not None
+        removed[photo] = keywords
+    return {"paths": checked, "rejected": removed}
