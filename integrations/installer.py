@@ -19,7 +19,7 @@ from pathlib import Path
 
 from xmp.errors import PhotobrainError
 
-from . import linux, macos, windows
+from . import lightroom, linux, macos, windows
 from .entries import MARK, Plan, UcaAction
 
 DIGIKAM = "digikam"
@@ -27,16 +27,19 @@ DIGIKAM = "digikam"
 
 def names_for(platform: str) -> tuple[str, ...]:
     if platform == "win32":
-        return windows.NAMES
+        return (*windows.NAMES, lightroom.NAME)
     if platform == "darwin":
-        return macos.NAMES
+        return (*macos.NAMES, lightroom.NAME)
     return (*linux.NAMES, DIGIKAM)
 
 
 def default_names(platform: str, which=shutil.which) -> tuple[list[str], list[str]]:
     """What a bare install sets up here, and what it leaves out (a file manager that is not installed)."""
     if platform != "linux":
-        return list(names_for(platform)), []
+        names = [n for n in names_for(platform) if n != lightroom.NAME]
+        if lightroom.installed_here(Path.home(), platform):
+            return [*names, lightroom.NAME], []
+        return names, [lightroom.NAME]
     chosen: list[str] = []
     skipped: list[str] = []
     for name in linux.NAMES:
@@ -46,6 +49,9 @@ def default_names(platform: str, which=shutil.which) -> tuple[list[str], list[st
 
 
 def check_name(name: str, platform: str = sys.platform) -> None:
+    if name == lightroom.NAME and name not in names_for(platform):
+        raise PhotobrainError(lightroom.SOURCE, "Lightroom Classic runs on Windows and macOS only",
+                              "on the computer Lightroom runs on: photobrain integrations install lightroom")
     if name not in names_for(platform):
         raise PhotobrainError(None, f"no integration named {name!r} on this system",
                               "choose from: " + ", ".join(names_for(platform)))
@@ -59,7 +65,16 @@ def plan_for(name: str, program: list[str], home: Path, platform: str = sys.plat
         return macos.finder(program, home)
     if name == DIGIKAM:
         return digikam(program)
+    if name == lightroom.NAME:
+        return lightroom.plan(program, home, platform, _home_catalog())
     return linux.BUILDERS[name](program, home)
+
+
+def _home_catalog() -> Path:
+    from sidecar.settings import Config, home_catalog
+
+    explicit = os.environ.get("PHOTOBRAIN_CATALOG")
+    return Path(os.path.abspath(home_catalog(Path(explicit) if explicit else None, Config.load())))
 
 
 def digikam(program: list[str]) -> Plan:
@@ -184,7 +199,7 @@ def uninstall(plan: Plan, *, reg=None) -> list[str]:
         path.unlink()
         done.append(f"removed {path}")
         for folder in (path.parent, path.parent.parent):  # a Quick Action's Contents and .workflow bundle
-            if folder.name == "Contents" or folder.suffix == ".workflow":
+            if folder.name == "Contents" or folder.suffix in (".workflow", ".lrplugin"):
                 try:
                     folder.rmdir()
                 except OSError:
