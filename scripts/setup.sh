@@ -3,7 +3,7 @@
 # Python package and its dependencies in ./.venv.  Safe to run again.
 #   scripts/setup.sh          photobrain itself (exiftool, exiv2, python venv)
 #   scripts/setup.sh --test   also what the test suite needs (digiKam, darktable, Thunar, Nemo, Xvfb, Chromium,
-#                             GLib's gio and python3-gi, pytest, ruff, mypy)
+#                             GLib's gio and python3-gi, Lua 5.1, pytest, ruff, mypy, lupa)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +18,8 @@ packages=(libimage-exiftool-perl exiv2)
 # Debian's own python3 needs python3-venv for `python3 -m venv`; other Pythons bring it along
 "$python" -c "import ensurepip, venv" 2>/dev/null || packages+=(python3-venv)
 [ "$with_tests" = 1 ] && packages+=(digikam darktable xvfb xauth sqlite3 chromium chromium-driver
-                                     thunar nemo desktop-file-utils libglib2.0-bin python3-gi dbus-daemon)
+                                     thunar nemo desktop-file-utils libglib2.0-bin python3-gi dbus-daemon
+                                     lua5.1)  # luac5.1 -p: the Lightroom plug-in's syntax, as Lightroom's Lua reads it
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
