@@ -49,15 +49,7 @@ def read_body(headers, body, limit: int) -> bytes:
 
 def parse_request(endpoint: str, headers, body) -> dict[str, Any]:
     """The checked request of a POST to ``endpoint``; raises :class:`BadRequest` with the reason."""
-    data = read_body(headers, body, MAX_BODY)
-    try:
-        request = json.loads(data or b"{}", parse_constant=_no_constant)
-    except RecursionError:
-        raise BadRequest("the request is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the request is not JSON ({exc})") from None
-    if not isinstance(request, dict):
-        raise BadRequest("the request must be a JSON object")
+    request = _json_object(read_body(headers, body, MAX_BODY))
     checked: dict[str, Any] = {"model": request.get("model"), "pretrained": request.get("pretrained"),
                                "default_model": request.get("default_model") is True}
     n = request.get("n", 20)
@@ -81,6 +73,18 @@ def parse_request(endpoint: str, headers, body) -> dict[str, Any]:
     else:
         checked["path"] = _absolute(request.get("path"), "path", optional=False)
     return checked
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        request = json.loads(data or b"{}", parse_constant=_no_constant)
+    except RecursionError:
+        raise BadRequest("the request is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the request is not JSON ({exc})") from None
+    if not isinstance(request, dict):
+        raise BadRequest("the request must be a JSON object")
+    return request
 
 
 def _no_constant(name: str) -> None:
@@ -109,15 +113,7 @@ MAX_PHOTOS = 200_000
 def parse_photos(headers, body) -> dict[str, Any]:
     """A tag or keywords request: ``{"paths": [...], "rejected": {path: [[component, ...], ...]}}`` (the AI
     keywords the user removed from each photo), or ``{"job": ID}``; raises :class:`BadRequest`."""
-    data = read_body(headers, body, MAX_PHOTOS_BODY)
-    try:
-        request = json.loads(data or b"{}", parse_constant=_no_constant)
-    except RecursionError:
-        raise BadRequest("the request is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the request is not JSON ({exc})") from None
-    if not isinstance(request, dict):
-        raise BadRequest("the request must be a JSON object")
+    request = _json_object(read_body(headers, body, MAX_PHOTOS_BODY))
     if "job" in request:
         if not isinstance(request["job"], str) or not request["job"]:
             raise BadRequest("job must be the id a tag request answered with")
