@@ -1,6 +1,7 @@
 --[[ photobrain integrations install: how every menu item runs: in its own task (Lightroom's UI never waits on
 photobrain), with a function context whose errors Lightroom shows as a dialog, and every catalog write in
 withWriteAccessDo with a timeout (another plug-in or Lightroom itself may hold write access). ]]
+local LrApplication = import 'LrApplication'
 local LrDialogs = import 'LrDialogs'
 local LrFunctionContext = import 'LrFunctionContext'
 local LrTasks = import 'LrTasks'
@@ -28,6 +29,17 @@ function Task.write(catalog, action, func)
 		return false
 	end
 	return true
+end
+
+--- Lightroom's catalog and the selected photos, or nil (the user told to select some first).
+function Task.selection(what)
+	local catalog = LrApplication.activeCatalog()
+	local photos = catalog:getTargetPhotos()
+	if #photos == 0 then
+		LrDialogs.message(Task.TITLE, 'Select the photos ' .. what .. ' first.', 'info')
+		return nil
+	end
+	return catalog, photos
 end
 
 function Task.fail(message)

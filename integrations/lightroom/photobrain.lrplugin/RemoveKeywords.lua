@@ -2,7 +2,7 @@
 the AI root (the photo's library's) out of the selected photos; their other keywords stay. Only Lightroom's
 catalog changes: the files keep what photobrain wrote ('photobrain untag' removes that). The next Tag selected
 photos gives the keywords again. ]]
-local LrApplication = import 'LrApplication'
+
 local LrDialogs = import 'LrDialogs'
 
 local Keywords = require 'PhotobrainKeywords'
@@ -10,10 +10,8 @@ local Service = require 'PhotobrainService'
 local Task = require 'PhotobrainTask'
 
 Task.run('photobrain: Remove AI keywords', function(context)
-	local catalog = LrApplication.activeCatalog()
-	local photos = catalog:getTargetPhotos()
-	if #photos == 0 then
-		LrDialogs.message(Task.TITLE, 'Select the photos first.', 'info')
+	local catalog, photos = Task.selection('to take the AI keywords from')
+	if not catalog then
 		return
 	end
 	local roots = {}

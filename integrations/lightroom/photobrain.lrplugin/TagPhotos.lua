@@ -3,7 +3,6 @@ selected photos' files with their library's settings (the service runs 'photobra
 progress bar and its cancel; then each photo gets photobrain's AI keywords in Lightroom's catalog
 (PhotobrainKeywords). AI keywords the user removed since the last run are reported to photobrain first, so
 they stay removed. ]]
-local LrApplication = import 'LrApplication'
 local LrDialogs = import 'LrDialogs'
 local LrProgressScope = import 'LrProgressScope'
 local LrTasks = import 'LrTasks'
@@ -31,10 +30,8 @@ local function failures(failed)
 end
 
 Task.run('photobrain: Tag selected photos', function(context)
-	local catalog = LrApplication.activeCatalog()
-	local photos = catalog:getTargetPhotos()
-	if #photos == 0 then
-		LrDialogs.message(Task.TITLE, 'Select the photos to tag first.', 'info')
+	local catalog, photos = Task.selection('to tag')
+	if not catalog then
 		return
 	end
 	local service, problem = Service.connect()
