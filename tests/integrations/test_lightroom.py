@@ -135,6 +135,26 @@ def test_every_lua_file_is_lua_5_1_as_lightroom_runs_it():
     assert checked.returncode == 0, checked.stderr  # 5.1's parser: no goto, no //, no 5.3 bit operators
 
 
+#: what a plug-in script may take from its environment: Lightroom's additions and Lua 5.1's own
+PLUGIN_GLOBALS = {"import", "require", "_PLUGIN", "LOC", "WIN_ENV", "MAC_ENV", "_G", "ipairs", "pairs", "next", "type",
+                  "tostring", "tonumber", "pcall", "error", "select", "setmetatable", "getmetatable", "rawset",
+                  "unpack", "string", "table", "math"}
+
+
+def test_the_plug_in_uses_no_global_it_did_not_import_and_sets_none():
+    """A name used without ``local X = import 'X'`` is nil in Lightroom: an error only when that line runs."""
+    seen: set[str] = set()
+    for file in sorted(PLUGIN_SOURCE.glob("*.lua")):
+        listing = subprocess.run(["luac5.1", "-p", "-l", str(file)], capture_output=True, text=True, check=True).stdout
+        lines = listing.splitlines()
+        read = {line.split(";")[-1].strip() for line in lines if "\tGETGLOBAL\t" in line}
+        written = {line.split(";")[-1].strip() for line in lines if "\tSETGLOBAL\t" in line}
+        assert read <= PLUGIN_GLOBALS, (file.name, read - PLUGIN_GLOBALS)
+        assert not written, (file.name, written)
+        seen |= read
+    assert {"import", "require", "_PLUGIN"} <= seen  # the listing was read
+
+
 def test_the_installed_plug_in_is_the_source_with_install_s_mark_and_its_settings(desk):
     for source in PLUGIN_SOURCE.iterdir():
         installed = (desk.plugin / source.name).read_text()
@@ -232,12 +252,17 @@ def test_tag_adds_exactly_photobrain_s_keyword_hierarchy_and_keeps_the_user_s_ke
     assert lr.bezels() == ["Added 0 AI keywords to 2 photos."]
 
 
-def test_a_keyword_the_user_removed_in_lightroom_stays_removed(desk):
+def _tagged(desk: Desk, relative: str):
+    """A Lightroom whose photo ``relative`` was just tagged by the plug-in, and the AI keywords it got."""
     lr = desk.lightroom()
-    photo = desk.photo(lr, "animals/nuthatch.jpg")
+    photo = desk.photo(lr, relative)
     lr.select(photo)
     lr.run("TagPhotos.lua")
-    given = [k for k in lr.keywords(photo) if k.startswith("AI/")]
+    return lr, photo, [k for k in lr.keywords(photo) if k.startswith("AI/")]
+
+
+def test_a_keyword_the_user_removed_in_lightroom_stays_removed(desk):
+    lr, photo, given = _tagged(desk, "animals/nuthatch.jpg")
     assert len(given) >= 3
     doomed = given[1]
     lr.remove_keyword(photo, doomed)
@@ -256,11 +281,7 @@ def test_a_keyword_the_user_removed_in_lightroom_stays_removed(desk):
 
 
 def test_remove_ai_keywords_keeps_the_user_s_and_a_later_tag_gives_them_again(desk):
-    lr = desk.lightroom()
-    photo = desk.photo(lr, "food/fig.jpg")
-    lr.select(photo)
-    lr.run("TagPhotos.lua")
-    given = [k for k in lr.keywords(photo) if k.startswith("AI/")]
+    lr, photo, given = _tagged(desk, "food/fig.jpg")
     assert given
     mine = lr.add_photo(desk.library / "food" / "fig.jpg", [["Market"]], virtual=True)  # a virtual copy
     lr.select(photo, mine)
@@ -297,14 +318,18 @@ def test_photos_in_no_library_are_named_with_the_fix_and_the_others_tagged(desk,
     shutil.copy(desk.library / "city/facade.jpg", outside)
     stray = lr.add_photo(outside)
     inside = desk.photo(lr, "city/bridge cables.jpg")
-    lr.select(stray, inside)
+    video = desk.library / "city" / "clip.mov"  # Lightroom imports videos; photobrain reads no video
+    video.write_bytes(os.urandom(4096))
+    lr.select(stray, inside, lr.add_photo(video))
     lr.run("TagPhotos.lua")
     _writes_follow_the_rules(lr)
     ((style, text),) = lr.messages()
     assert style == "warning" and str(outside) in text and "photobrain tag FOLDER --write none" in text
     assert "to 1 photo" in text
+    assert f"could not tag 1 photo:\n  {video}: not an image format photobrain reads" in text
     assert lr.keywords(stray) == [] and lr.keywords(inside)
     assert not list(outside.parent.glob("*.xmp")), "a photo in no library was written to"
+    video.unlink()
 
 
 # -- when photobrain is not there ---------------------------------------------------------------------------------
