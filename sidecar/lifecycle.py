@@ -52,7 +52,10 @@ def start(catalog: Path, *, extra: list[str] | None = None, wait: float = START_
     with open(log, "ab") as out:
         out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
         out.flush()
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+        # Windows: no console of its own, and not ended with the console of whoever started it (the Lightroom
+        # plug-in's cmd.exe); elsewhere its own session does the same
+        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0) | getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, creationflags=flags,
                                    start_new_session=True, env={**os.environ, "PHOTOBRAIN_SERVICE_LOG": str(log)})
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
