@@ -49,6 +49,12 @@ def test_the_wheel_installs_into_a_fresh_venv_and_tags(tmp_path: Path, tiny_clip
     assert "Usage: photobrain" in run(photobrain, "--help", cwd=work).stdout
     shown = json.loads(run(photobrain, "vocab", "show", "--json", cwd=work).stdout)
     assert shown["concepts"] > 1000  # the built-in vocabulary is in the wheel
+    # the Lightroom plug-in that 'integrations install lightroom' copies, whole, beside its installer
+    plugin = ROOT / "integrations/lightroom/photobrain.lrplugin"
+    installed = run(python, "-c", "from integrations import lightroom; print(lightroom.SOURCE); "
+                    "print(*sorted(p.name for p in lightroom.SOURCE.iterdir()), sep='\\n')", cwd=work).stdout.split("\n")
+    assert Path(installed[0]).is_relative_to(site)
+    assert [n for n in installed[1:] if n] == sorted(p.name for p in plugin.iterdir())
     library = sample_copies(tmp_path / "library", ["landscapes/boats at evening glow.jpg", "documents/coins.png"])
     out = run(photobrain, "tag", library, "--model", tiny_clip.config_path, "--pretrained", tiny_clip.checkpoint_path,
               "--threshold", "0.05", "--json", cwd=work)
