@@ -79,12 +79,13 @@ def desk(tmp_path_factory, tiny_clip_prepared):
     subprocess.run([sys.executable, "-m", "sidecar", "serve", "--stop"], env=env, capture_output=True)
 
 
-def _new_photo(desk: Desk, name: str, source: str = "city/facade.jpg") -> Path:
-    """A photo photobrain has never seen (mirrored, so its image data is new), just copied into the library."""
+def _new_photo(desk: Desk, name: str, source: str = "city/facade.jpg", *, turn=ImageOps.mirror) -> Path:
+    """A photo photobrain has never seen (mirrored, so its image data is new), just copied into the library.
+    Each test turns its sources its own way: the same image data twice would be a known duplicate."""
     folder = desk.library / "new from the card"
     folder.mkdir(exist_ok=True)
     with Image.open(desk.library / source) as image:
-        ImageOps.mirror(image).save(folder / name, quality=90)
+        turn(image).save(folder / name, quality=90)
     return folder / name
 
 
@@ -298,7 +299,7 @@ def test_remove_ai_keywords_keeps_the_user_s_and_a_later_tag_gives_them_again(de
 
 def test_cancel_stops_the_run_and_says_so_without_an_error(desk):
     lr = desk.lightroom()
-    photos = [lr.add_photo(_new_photo(desk, f"IMG_1{i}.jpg", source)) for i, source in
+    photos = [lr.add_photo(_new_photo(desk, f"IMG_1{i}.jpg", source, turn=ImageOps.flip)) for i, source in
               enumerate(("city/facade.jpg", "night/rocket launch pad.jpg", "plants/dandelions.jpg"))]
     lr.select(*photos)
     lr.sdk.cancelAfter = 0  # the user presses the progress bar's cancel at once
@@ -420,8 +421,8 @@ def test_only_a_token_holder_may_tag_or_read_keywords_and_bad_requests_say_why(d
 
 
 def test_tag_paths_from_a_file_reads_names_a_command_line_cannot_carry(desk, tmp_path):
-    odd = _new_photo(desk, "line\nbreak -q 'x'.jpg", "food/fig.jpg")
-    plain = _new_photo(desk, "plain.jpg", "interiors/wine corner.jpg")
+    odd = _new_photo(desk, "line\nbreak -q 'x'.jpg", "food/fig.jpg", turn=ImageOps.grayscale)
+    plain = _new_photo(desk, "plain.jpg", "interiors/wine corner.jpg", turn=ImageOps.grayscale)
     listed = tmp_path / "list"
     listed.write_bytes(b"\0".join(os.fsencode(p) for p in (odd, plain)))
     result = json.loads(desk.photobrain("tag", "--json", "--paths-from", str(listed)).stdout)
