@@ -68,13 +68,19 @@ def _tags_of(catalog: Catalog, library: LibraryRow, path: Path) -> list[list[str
     root = str(library.profile.get("keyword_root") or "AI")
     names: list[str] = []
     brain = library.profile.get("brain") or "local"
-    if brain != "gemini" and model_id is not None:
+    # tagged: the model saw the image (its embedding is stored), or the cloud brain answered for it. A file the
+    # catalog knows only by its hash (a run interrupted before the model reached it) is not: no keywords yet,
+    # which is not "no keywords" (the plug-in would take the photo's away)
+    seen = False
+    if brain != "gemini" and model_id is not None and catalog.embedding(digest, model_id) is not None:
+        seen = True
         names += [name for name, _score, _implied in catalog.tags_of(digest, model_id)]
     if brain != "local":
         cloud = catalog.cloud_answer(digest)
         if cloud is not None and cloud.status == "answered":
+            seen = True
             names += ["/".join((root, *words)) for words in cloud.keywords]
-    if not names and catalog.file_row(path) is None:
+    if not seen:
         return None
     rejected = set(catalog.rejections_of(digest))
     return [name.split("/") for name in dict.fromkeys(names) if name not in rejected]

@@ -420,6 +420,25 @@ def test_only_a_token_holder_may_tag_or_read_keywords_and_bad_requests_say_why(d
     assert status == 200 and answer["roots"] == {photo: "AI"} and answer["keywords"][photo]
 
 
+def test_a_photo_the_model_never_reached_has_no_keywords_yet_rather_than_none(desk):
+    """A run cancelled after hashing a new photo but before the model saw it: the catalog knows the file, but
+    photobrain has no keywords for it yet; answering "no keywords" would take the photo's AI keywords away."""
+    from index.catalog import Catalog
+    from sidecar.tag_jobs import keywords_for
+
+    new = _new_photo(desk, "hashed only.jpg", "landscapes/storm.jpg", turn=ImageOps.flip)
+    known = desk.library / "landscapes/storm.jpg"
+    catalog_path = Path(desk.env["HOME"]) / ".local/share/photobrain/catalog.db"
+    with Catalog.open(catalog_path, exclusive=False) as catalog:
+        catalog.record_image("f" * 32, 640, 480, "JPEG")  # hashed and measured: what a run does before the model
+        catalog.record_file(new, size=new.stat().st_size, mtime_ns=new.stat().st_mtime_ns, digest="f" * 32,
+                            status="ok")
+        catalog.commit()
+    answer = keywords_for(catalog_path, [new, known])
+    assert answer["untagged"] == [str(new)] and list(answer["keywords"]) == [str(known)]
+    assert answer["keywords"][str(known)] and answer["roots"] == {str(new): "AI", str(known): "AI"}
+
+
 def test_tag_paths_from_a_file_reads_names_a_command_line_cannot_carry(desk, tmp_path):
     odd = _new_photo(desk, "line\nbreak -q 'x'.jpg", "food/fig.jpg", turn=ImageOps.grayscale)
     plain = _new_photo(desk, "plain.jpg", "interiors/wine corner.jpg", turn=ImageOps.grayscale)
