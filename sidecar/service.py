@@ -139,6 +139,10 @@ def serve(settings: SearchSettings, *, port: int = 0, ready: Callable[[dict], No
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # whoever started the service may ignore SIGINT (a background job of a shell, an application's helper), and
+    # an ignored signal stays ignored in every child: a client's tag run could then not be cancelled (an
+    # interrupt, as Ctrl-C). Handled here, it is the default again in each child.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     housekeeping = threading.Event()
 
     def keep_house() -> None:

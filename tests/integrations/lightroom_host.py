@@ -3,6 +3,7 @@ stand-in ``lightroom_sdk.lua``, with HTTP, the shell and files of this machine (
 ``photobrain serve --start``)."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 import urllib.error
@@ -33,7 +34,10 @@ class Lightroom:
             return None
 
     def _execute(self, line: str) -> int:
-        return subprocess.run(["/bin/sh", "-c", line], env=self.env, stdin=subprocess.DEVNULL, timeout=300).returncode
+        # started with SIGINT ignored, as a background job of a shell is (and an application's helper may be):
+        # what is ignored stays ignored in every child, which photobrain must undo where it needs the signal
+        return subprocess.run(["/bin/sh", "-c", line], env=self.env, stdin=subprocess.DEVNULL, timeout=300,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)).returncode
 
     def _http(self, method, url, body, headers, timeout):
         self.http_log.append((method, url))

@@ -298,6 +298,8 @@ def test_remove_ai_keywords_keeps_the_user_s_and_a_later_tag_gives_them_again(de
 
 
 def test_cancel_stops_the_run_and_says_so_without_an_error(desk):
+    # the service started by the plug-in (with SIGINT ignored, as Lightroom's helpers may start it)
+    subprocess.run([sys.executable, "-m", "sidecar", "serve", "--stop"], env=desk.env, capture_output=True)
     lr = desk.lightroom()
     photos = [lr.add_photo(_new_photo(desk, f"IMG_1{i}.jpg", source, turn=ImageOps.flip)) for i, source in
               enumerate(("city/facade.jpg", "night/rocket launch pad.jpg", "plants/dandelions.jpg"))]
