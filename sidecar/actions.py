@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +23,7 @@ from xmp.errors import PhotobrainError
 
 from .files import alive
 from .notify import Notifier
+from .progress import follow
 
 GATHER_SECONDS = 1.0  # how long the first invocation waits for its siblings' files (Explorer starts them ~50 ms apart)
 UPDATE_SECONDS = 2.0  # at most one progress notification this often
@@ -154,26 +153,19 @@ def run_tag(paths: list[Path], notifier: Notifier, *, command: list[str] | None 
     words = [*(command or [sys.executable, "-m", "sidecar"]), "tag", "--json", "--", *map(str, paths)]
     started = last = clock()
     new_libraries: list[str] = []
-    with tempfile.TemporaryFile() as stdout:
-        process = subprocess.Popen(words, stdout=stdout, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                   env={**os.environ, "PHOTOBRAIN_PROGRESS": "lines"},
-                                   creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
-        assert process.stderr is not None
-        for raw in process.stderr:
-            line = raw.decode("utf-8", "surrogateescape").rstrip("\n")
-            if line.startswith("photobrain-progress "):
-                *label, done, total = line.split(" ")[1:]
-                if int(total) and clock() - last >= UPDATE_SECONDS:
-                    last = clock()
-                    notifier.show(TITLE, f"{' '.join(label).capitalize()} {what}: {done} of {total}",
-                                  progress=100 * int(done) // int(total))
-                continue
-            notifier.log(line)
-            if line.startswith("photobrain: new library "):
-                new_libraries.append(line.removeprefix("photobrain: new library ").split(":")[0])
-        code = process.wait()
-        stdout.seek(0)
-        output = stdout.read().decode("utf-8", "surrogateescape")
+
+    def progress(label: str, done: int, total: int) -> None:
+        nonlocal last
+        if total and clock() - last >= UPDATE_SECONDS:
+            last = clock()
+            notifier.show(TITLE, f"{label.capitalize()} {what}: {done} of {total}", progress=100 * done // total)
+
+    def line(text: str) -> None:
+        notifier.log(text)
+        if text.startswith("photobrain: new library "):
+            new_libraries.append(text.removeprefix("photobrain: new library ").split(":")[0])
+
+    code, output = follow(words, progress=progress, line=line)
     notifier.show(TITLE, outcome_text(output, code, clock() - started, new_libraries, notifier.log_path))
     return code
 

@@ -7,9 +7,35 @@ once a second instead, whatever stderr is.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from typing import TextIO
+
+
+def follow(words: list[str], *, progress: Callable[[str, int, int], None], line: Callable[[str], None],
+           started: Callable[[subprocess.Popen], None] = lambda process: None) -> tuple[int, str]:
+    """Run a photobrain command (``tag --json``) with ``PHOTOBRAIN_PROGRESS=lines``: each progress line goes to
+    ``progress(label, done, total)``, every other line of its stderr to ``line``; its exit code and stdout.
+    What ``photobrain action tag`` and the service's tag runs for the Lightroom plug-in both follow."""
+    with tempfile.TemporaryFile() as stdout:
+        process = subprocess.Popen(words, stdout=stdout, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                   env={**os.environ, "PHOTOBRAIN_PROGRESS": "lines"},
+                                   creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+        started(process)
+        assert process.stderr is not None
+        for raw in process.stderr:
+            text = raw.decode("utf-8", "surrogateescape").rstrip("\n")
+            if text.startswith("photobrain-progress "):
+                *label, done, total = text.split(" ")[1:]
+                progress(" ".join(label), int(done), int(total))
+            else:
+                line(text)
+        code = process.wait()
+        stdout.seek(0)
+        return code, stdout.read().decode("utf-8", "surrogateescape")
 
 
 class Progress:

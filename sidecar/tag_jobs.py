@@ -28,6 +28,8 @@ from pathlib import Path
 
 from index.catalog import Catalog, CatalogInUseError, LibraryRow, deepest_library
 
+from .progress import follow
+
 IN_USE_WAIT = 600.0     # seconds a run waits for another photobrain command holding the catalog
 KEPT_JOBS = 20          # finished runs whose answer is still kept for their client
 
@@ -133,6 +135,11 @@ class Job:
                 **((self.keywords or {}) if finished else {})}
 
 
+def _interrupt(process: subprocess.Popen) -> None:
+    """An interrupt, as Ctrl-C: the run stops after the photo it is writing (writes are atomic anyway)."""
+    process.send_signal(signal.SIGINT if os.name == "posix" else signal.SIGTERM)
+
+
 class TagJobs:
     """The service's tag runs: one at a time, each followed by its client until it ends."""
 
@@ -149,15 +156,21 @@ class TagJobs:
         libraries = catalog.libraries() if catalog is not None else []
         if catalog is not None:
             catalog.close()
-        inside = [p for p in dict.fromkeys(paths) if deepest_library(libraries, p) is not None]
-        outside = [str(p) for p in dict.fromkeys(paths) if deepest_library(libraries, p) is None]
+        inside: list[Path] = []
+        outside: list[str] = []
+        for path in dict.fromkeys(paths):
+            if deepest_library(libraries, path) is not None:
+                inside.append(path)
+            else:
+                outside.append(str(path))
+        chosen = set(inside)
         with self._lock:
             if any(j.state in ("waiting", "running") for j in self._jobs.values()):
                 return {"error": "a tag run started from another window is still going: wait for it to end",
                         "busy": True}
             if not inside:
                 return {"job": None, "outside": outside}
-            job = Job(secrets.token_hex(8), inside, {p: k for p, k in rejected.items() if p in set(inside)},
+            job = Job(secrets.token_hex(8), inside, {p: k for p, k in rejected.items() if p in chosen},
                       total=len(inside))
             self._jobs[job.id] = job
             for old in [j for j in self._jobs.values() if j.state not in ("waiting", "running")][:-KEPT_JOBS]:
@@ -178,8 +191,7 @@ class TagJobs:
             job.cancelled.set()
             process = job.process
         if process is not None and process.poll() is None:
-            # an interrupt, as Ctrl-C: the run stops after the photo it is writing (writes are atomic anyway)
-            process.send_signal(signal.SIGINT if os.name == "posix" else signal.SIGTERM)
+            _interrupt(process)
         return job.to_dict()
 
     # -- the run ------------------------------------------------------------------------------------------------
@@ -237,24 +249,18 @@ class TagJobs:
 
     def _follow(self, job: Job, words: list[str]) -> tuple[int, str, list[str]]:
         errors: list[str] = []
-        with tempfile.TemporaryFile() as stdout:
-            process = subprocess.Popen(words, stdout=stdout, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                       env={**os.environ, "PHOTOBRAIN_PROGRESS": "lines"},
-                                       creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+
+        def started(process: subprocess.Popen) -> None:
             job.process, job.state = process, "running"
             if job.cancelled.is_set():
-                process.send_signal(signal.SIGINT if os.name == "posix" else signal.SIGTERM)
-            assert process.stderr is not None
-            for raw in process.stderr:
-                line = raw.decode("utf-8", "surrogateescape").rstrip("\n")
-                if line.startswith("photobrain-progress "):
-                    *label, done, total = line.split(" ")[1:]
-                    job.label, job.done, job.total = " ".join(label), int(done), int(total)
-                elif line.strip():
-                    errors.append(line)
-            code = process.wait()
-            stdout.seek(0)
-            return code, stdout.read().decode("utf-8", "surrogateescape"), errors
+                _interrupt(process)
+
+        def progress(label: str, done: int, total: int) -> None:
+            job.label, job.done, job.total = label, done, total
+
+        code, output = follow(words, progress=progress, started=started,
+                              line=lambda text: errors.append(text) if text.strip() else None)
+        return code, output, errors
 
     def _outcome(self, job: Job, output: str, code: int, errors: list[str]) -> None:
         try:
