@@ -112,13 +112,19 @@ def sign_in_url(info: dict, target: str = "/") -> str:
 def page_address(catalog: Path, target: str = "/", *, log=lambda m: None) -> str:
     """A one-time sign-in address for ``target`` on the catalog's service, starting the service (detached) when
     none runs: what ``photobrain launcher`` and the right-click entries open."""
+    return sign_in_url(ensure(catalog, log=log), target)
+
+
+def ensure(catalog: Path, *, log=lambda m: None) -> dict:
+    """The catalog's running service (what ``running`` says), started (detached) when none runs: what the
+    launcher, the right-click entries and ``serve --start`` (the Lightroom plug-in) rely on."""
     found = running(catalog)
     if found is None:
         if not catalog.exists():
             raise PhotobrainError(catalog, "no catalog yet: nothing to search", "tag a folder first: photobrain tag FOLDER")
         log(f"photobrain: starting the service for {catalog} (log: {log_file()})")
         found = start(catalog)
-    return sign_in_url(found, target)
+    return found
 
 
 def page_target(*, similar: str | None = None, query: str | None = None, folder: str | None = None) -> str:

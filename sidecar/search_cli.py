@@ -229,16 +229,9 @@ def register(cli: click.Group) -> None:
               thumbnail_limit=thumbnail_cache * 1000 * 1000)
 
     def _start(ctx: click.Context, path: Path | None) -> None:
-        from xmp.errors import PhotobrainError
-
         from . import lifecycle
 
-        catalog = _settings(ctx, Path(path)).catalog if path else home_catalog_of(ctx)
-        found = lifecycle.running(catalog)
-        if found is None:
-            if not catalog.exists():
-                raise PhotobrainError(catalog, "no catalog yet: nothing to serve", "tag a folder first: photobrain tag FOLDER")
-            found = lifecycle.start(catalog)
+        found = lifecycle.ensure(_settings(ctx, Path(path)).catalog if path else home_catalog_of(ctx))
         click.echo(f"running  process {found['pid']} on 127.0.0.1:{found['port']} for {found['catalog']}")
 
     def _status_or_stop(ctx: click.Context, path: Path | None, stop: bool) -> None:

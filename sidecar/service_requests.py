@@ -104,8 +104,6 @@ def _absolute(value: Any, name: str, *, optional: bool) -> Path | None:
     return Path(value)
 
 
-
-
 MAX_PHOTOS_BODY = 32 << 20  # bytes: the paths of a few hundred thousand selected photos
 MAX_PHOTOS = 200_000
 
