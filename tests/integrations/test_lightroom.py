@@ -136,6 +136,22 @@ def test_every_lua_file_is_lua_5_1_as_lightroom_runs_it():
     assert checked.returncode == 0, checked.stderr  # 5.1's parser: no goto, no //, no 5.3 bit operators
 
 
+def test_the_start_line_passes_each_word_as_it_is(desk, tmp_path):
+    """What LrTasks.execute is given to start the service: sh on macOS gets each word back exactly (quotes,
+    spaces, a dollar), its output lands in the file named; cmd.exe on Windows gets the quoted words between an
+    outer pair of quotes, which it takes off."""
+    lr = Lightroom(desk.plugin, desk.base / "tmp", desk.env)
+    start_line = lr.sdk.require("PhotobrainService").startLine
+    words = ["/bin/sh", "-c", 'printf "%s\\n" "$@"', "sh", "it's", "a b", "$HOME", "--start"]
+    output = tmp_path / "said 'it' $x.txt"
+    line = start_line(lr.lua.table_from(words), str(output), False)
+    subprocess.run(["/bin/sh", "-c", line], check=True)
+    assert output.read_text().splitlines() == ["it's", "a b", "$HOME", "--start"]
+    windows = start_line(lr.lua.table_from(["C:\\Program Files\\pb\\photobrain.exe", "serve", "--start"]),
+                         "C:\\Temp\\start.txt", True)
+    assert windows == '""C:\\Program Files\\pb\\photobrain.exe" "serve" "--start" > "C:\\Temp\\start.txt" 2>&1"'
+
+
 #: what a plug-in script may take from its environment: Lightroom's additions and Lua 5.1's own
 PLUGIN_GLOBALS = {"import", "require", "_PLUGIN", "LOC", "WIN_ENV", "MAC_ENV", "_G", "ipairs", "pairs", "next", "type",
                   "tostring", "tonumber", "pcall", "error", "select", "setmetatable", "getmetatable", "rawset",

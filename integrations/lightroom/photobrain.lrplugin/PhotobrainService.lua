@@ -47,22 +47,18 @@ function Service.settings()
 	return settings
 end
 
---- One command line for LrTasks.execute: each word quoted for the shell Lightroom runs it with (/bin/sh on
---- macOS; cmd.exe on Windows, which takes the line between an outer pair of quotes as it is).
-function Service.commandLine(words, windows)
-	local quoted = {}
+--- The words of a command line, each quoted for the shell Lightroom's LrTasks.execute runs it with: /bin/sh on
+--- macOS, cmd.exe on Windows (file names there hold no double quote).
+local function quoted(words, windows)
+	local out = {}
 	for i, word in ipairs(words) do
 		if windows then
-			quoted[i] = '"' .. word .. '"'
+			out[i] = '"' .. word .. '"'
 		else
-			quoted[i] = "'" .. (string.gsub(word, "'", "'\\''")) .. "'"
+			out[i] = "'" .. (string.gsub(word, "'", "'\\''")) .. "'"
 		end
 	end
-	local line = table.concat(quoted, ' ')
-	if windows then
-		return '"' .. line .. '"'
-	end
-	return line
+	return table.concat(out, ' ')
 end
 
 local function open(serviceFile)
@@ -156,16 +152,14 @@ function Service.connect()
 		.. " Run 'photobrain serve' in a terminal to see why."
 end
 
---- The line that starts the service with its output in ``output`` (what it said, for the message).
+--- The line that starts the service with its output in ``output`` (what it said, for the message). cmd.exe
+--- takes the line between an outer pair of quotes as it is.
 function Service.startLine(words, output, windows)
+	local line = quoted(words, windows) .. ' > ' .. quoted({ output }, windows) .. ' 2>&1'
 	if windows then
-		local quoted = {}
-		for i, word in ipairs(words) do
-			quoted[i] = '"' .. word .. '"'
-		end
-		return '"' .. table.concat(quoted, ' ') .. ' > "' .. output .. '" 2>&1"'
+		return '"' .. line .. '"'
 	end
-	return Service.commandLine(words, false) .. ' > ' .. Service.commandLine({ output }, false) .. ' 2>&1'
+	return line
 end
 
 --- The Lightroom photos of the service's hits, in rank order (a hit's duplicates stand in for it when only a
